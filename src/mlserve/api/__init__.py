@@ -1,0 +1,18 @@
+"""REST API: one blueprint per resource, one JSON error handler, orjson bodies."""
+
+from __future__ import annotations
+
+from apiflask import APIFlask
+
+from mlserve.api import datasets, docs, health, models, predict, training_jobs
+from mlserve.api.errors import register_error_handlers
+from mlserve.api.jsonio import OrjsonProvider
+
+
+def register_api(app: APIFlask) -> None:
+    """Attach the JSON provider, the error handlers and every blueprint to ``app``."""
+    app.json = OrjsonProvider(app)
+    register_error_handlers(app)
+    for module in (health, datasets, training_jobs, models, predict, docs):
+        app.register_blueprint(module.bp)
+    app.spec_processor(predict.document_request_bodies)

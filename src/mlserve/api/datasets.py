@@ -1,0 +1,45 @@
+"""/api/v1/datasets"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import current_app, request
+
+from mlserve import datasets as service
+from mlserve.api.schemas import DatasetListOut, DatasetOut, DatasetUploadIn, PageIn
+from mlserve.errors import ValidationFailed
+from mlserve.models import Dataset
+
+bp = APIBlueprint("datasets", __name__, url_prefix="/api/v1/datasets", tag="datasets")
+
+
+@bp.post("")
+@bp.input(DatasetUploadIn, location="form_and_files", validation=False)
+@bp.output(DatasetOut, status_code=201)
+@bp.doc(summary="Upload a CSV or Parquet file",
+        responses={413: "file too large", 415: "not CSV or Parquet", 422: "invalid file"})
+def upload(form_and_files_data: Any) -> Dataset:
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationFailed("send the file as multipart field 'file'", {"field": "file"})
+    ctx = current_app.extensions["mlserve"]
+    return service.create_dataset(ctx, request.form.get("name"), upload.filename or "upload",
+                                  upload.stream)
+
+
+@bp.get("")
+@bp.input(PageIn, location="query")
+@bp.output(DatasetListOut)
+@bp.doc(summary="List datasets, newest first")
+def list_datasets(query_data: dict[str, int]) -> dict[str, list[Dataset]]:
+    ctx = current_app.extensions["mlserve"]
+    return {"datasets": service.list_datasets(ctx, query_data["limit"], query_data["offset"])}
+
+
+@bp.get("/<dataset_id>")
+@bp.output(DatasetOut)
+@bp.doc(summary="One dataset with its columns and statistics", responses={404: "not found"})
+def get_dataset(dataset_id: str) -> Dataset:
+    return service.get_dataset(current_app.extensions["mlserve"], dataset_id)

@@ -1,0 +1,35 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+from flask import Response, current_app
+
+from mlserve.api.jsonio import json_response
+from mlserve.api.schemas import HealthOut
+from mlserve.worker import live_workers
+
+bp = APIBlueprint("health", __name__, tag="health")
+
+
+@bp.get("/health")
+@bp.output(HealthOut)
+@bp.doc(summary="Liveness: the process answers")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@bp.get("/ready")
+@bp.output(HealthOut)
+@bp.doc(summary="Readiness: database reachable and a job worker alive",
+        responses={503: "not ready"})
+def ready() -> Response:
+    ctx = current_app.extensions["mlserve"]
+    database = ctx.db.ping()
+    worker = ctx.settings.jobs_immediate or (database and bool(live_workers(ctx)))
+    checks = {"database": "ok" if database else "unreachable",
+              "worker": "ok" if worker else "no live worker"}
+    if database and worker:
+        return json_response({"status": "ready", "checks": checks})
+    return json_response({"error": {"code": "service_unavailable", "message": "not ready",
+                                    "details": checks}}, 503)

@@ -1,0 +1,94 @@
+"""JSON in and out with orjson (numpy arrays serialised natively, no ``tolist`` loops)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import orjson
+from flask import Flask, Response, request
+from flask.json.provider import JSONProvider
+
+from mlserve.errors import MalformedJSON, UnsupportedMediaType
+
+OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def dumps(value: Any) -> bytes:
+    """Serialise ``value`` (dicts, lists, numpy arrays, datetimes) to JSON bytes.
+
+    Non-finite floats become ``null`` (orjson's behaviour), so output is always
+    valid JSON.
+    """
+    return orjson.dumps(value, default=_default, option=OPTIONS)
+
+
+class OrjsonProvider(JSONProvider):
+    """Flask JSON provider backed by orjson."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return dumps(obj).decode()
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return orjson.loads(s)
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        obj = args[0] if len(args) == 1 else (args or kwargs)
+        return self._app.response_class(dumps(obj), mimetype="application/json")
+
+
+def _lenient(constant: str) -> float:
+    return float(constant)
+
+
+def read_json_body() -> Any:
+    """Parse the request body as JSON.
+
+    ``NaN`` and ``Infinity`` tokens (not JSON, but sent by Python's ``json``)
+    are parsed as floats so the signature validator can reject them naming
+    the row and the field.
+
+    Raises
+    ------
+    UnsupportedMediaType
+        If the content type is set and is not JSON.
+    MalformedJSON
+        If the body is empty or not JSON.
+    """
+    mimetype = request.mimetype
+    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise UnsupportedMediaType("send the body as application/json",
+                                   {"content_type": mimetype})
+    body = request.get_data(cache=False)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body, parse_constant=_lenient)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedJSON(f"request body is not valid JSON: {_short(exc)}") from exc
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) < 200 else text[:200]
+
+
+def is_finite_number(value: Any) -> bool:
+    """Whether ``value`` is an int or a finite float (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    """A ``Response`` with ``payload`` serialised by orjson."""
+    return Response(dumps(payload), status=status, mimetype="application/json")

@@ -1,0 +1,61 @@
+"""/api/v1/models: the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import current_app
+
+from mlserve import registry
+from mlserve.api.schemas import AliasIn, AliasOut, ModelListOut, ModelOut, VersionListOut, VersionOut
+
+bp = APIBlueprint("models", __name__, url_prefix="/api/v1/models", tag="models")
+
+
+@bp.get("")
+@bp.output(ModelListOut)
+@bp.doc(summary="List registered models with their latest version and aliases")
+def list_models() -> dict[str, Any]:
+    return {"models": registry.describe_models(current_app.extensions["mlserve"])}
+
+
+@bp.get("/<name>")
+@bp.output(ModelOut)
+@bp.doc(summary="One model with its aliases and versions", responses={404: "not found"})
+def get_model(name: str) -> dict[str, Any]:
+    return registry.describe_model(current_app.extensions["mlserve"], name)
+
+
+@bp.get("/<name>/versions")
+@bp.output(VersionListOut)
+@bp.doc(summary="Versions of a model, newest first", responses={404: "not found"})
+def list_versions(name: str) -> dict[str, Any]:
+    return {"versions": registry.describe_model(current_app.extensions["mlserve"], name)["versions"]}
+
+
+@bp.get("/<name>/versions/<int:version>")
+@bp.output(VersionOut)
+@bp.doc(summary="One model version: metrics, parameters, signature, lineage",
+        responses={404: "not found"})
+def get_version(name: str, version: int) -> dict[str, Any]:
+    return registry.describe_version(current_app.extensions["mlserve"], name, version)
+
+
+@bp.put("/<name>/aliases/<alias>")
+@bp.input(AliasIn, location="json")
+@bp.output(AliasOut)
+@bp.doc(summary="Point an alias (production, staging...) at a version",
+        responses={404: "unknown model or version", 422: "invalid alias"})
+def set_alias(name: str, alias: str, json_data: dict[str, int]) -> dict[str, Any]:
+    ctx = current_app.extensions["mlserve"]
+    row = registry.set_alias(ctx, name, alias, json_data["version"])
+    return {"model_name": row.model_name, "alias": row.alias, "version": row.version}
+
+
+@bp.delete("/<name>/aliases/<alias>")
+@bp.output({}, status_code=204)
+@bp.doc(summary="Remove an alias", responses={404: "unknown alias"})
+def delete_alias(name: str, alias: str) -> tuple[str, int]:
+    registry.delete_alias(current_app.extensions["mlserve"], name, alias)
+    return "", 204

@@ -1,0 +1,136 @@
+"""Marshmallow schemas of the API's bodies, for validation and the OpenAPI document."""
+
+from __future__ import annotations
+
+from apiflask import Schema
+from apiflask.fields import Boolean, DateTime, Dict, File, Float, Integer, List, Nested, Raw, String
+from apiflask.validators import Length, Range
+
+
+class ErrorBody(Schema):
+    code = String(required=True, metadata={"description": "machine-readable error code"})
+    message = String(required=True)
+    details = Dict(required=True)
+
+
+class ErrorOut(Schema):
+    error = Nested(ErrorBody, required=True)
+
+
+class ColumnOut(Schema):
+    name = String(required=True)
+    type = String(required=True, metadata={"description": "number, integer, boolean or string"})
+    dtype = String(required=True)
+    missing = Integer(required=True, metadata={"description": "rows with no value"})
+    unique = Integer(required=True, metadata={"description": "distinct non-missing values"})
+    min = Float(allow_none=True)
+    max = Float(allow_none=True)
+    mean = Float(allow_none=True)
+    std = Float(allow_none=True)
+    top = List(Dict(), metadata={"description": "most frequent values with counts"})
+
+
+class DatasetUploadIn(Schema):
+    file = File(required=True, metadata={"description": "CSV (UTF-8, header row) or Parquet"})
+    name = String(validate=Length(1, 200))
+
+
+class DatasetOut(Schema):
+    id = String(required=True)
+    name = String(required=True)
+    filename = String(required=True)
+    source_format = String(required=True)
+    n_rows = Integer(required=True)
+    n_columns = Integer(required=True)
+    size_bytes = Integer(required=True, metadata={"description": "stored Parquet size"})
+    sha256 = String(required=True)
+    columns = List(Nested(ColumnOut), required=True)
+    created_at = DateTime(required=True)
+
+
+class DatasetListOut(Schema):
+    datasets = List(Nested(DatasetOut), required=True)
+
+
+class PageIn(Schema):
+    limit = Integer(load_default=100, validate=Range(1, 1000))
+    offset = Integer(load_default=0, validate=Range(0))
+
+
+class JobOut(Schema):
+    id = String(required=True)
+    dataset_id = String(required=True)
+    model_name = String(required=True)
+    status = String(required=True, metadata={"description": "queued, running, succeeded, failed"})
+    progress = Float(required=True, metadata={"description": "fraction done, 0 to 1"})
+    stage = String(required=True)
+    error = String(allow_none=True)
+    model_version = Integer(allow_none=True)
+    spec = Dict(required=True)
+    created_at = DateTime(required=True)
+    started_at = DateTime(allow_none=True)
+    finished_at = DateTime(allow_none=True)
+
+
+class JobListOut(Schema):
+    jobs = List(Nested(JobOut), required=True)
+
+
+class VersionOut(Schema):
+    model_name = String(required=True)
+    version = Integer(required=True)
+    task = String(required=True)
+    algorithm = String(required=True)
+    params = Dict(required=True)
+    metrics = Dict(required=True)
+    cv_metrics = Dict(required=True)
+    signature = Dict(required=True)
+    dataset_id = String(allow_none=True)
+    job_id = String(allow_none=True)
+    training_seconds = Float(required=True, metadata={"description": "final fit, seconds"})
+    artifact_sha256 = String(required=True)
+    artifact_size_bytes = Integer(required=True)
+    runtime = String(required=True)
+    aliases = List(String(), required=True)
+    created_at = DateTime(required=True)
+
+
+class VersionListOut(Schema):
+    versions = List(Nested(VersionOut), required=True)
+
+
+class ModelOut(Schema):
+    name = String(required=True)
+    latest_version = Integer(allow_none=True)
+    aliases = Dict(keys=String(), values=Integer(), required=True)
+    created_at = DateTime(required=True)
+    updated_at = DateTime(required=True)
+    versions = List(Nested(VersionOut))
+
+
+class ModelListOut(Schema):
+    models = List(Nested(ModelOut), required=True)
+
+
+class AliasIn(Schema):
+    version = Integer(required=True, validate=Range(1))
+
+
+class AliasOut(Schema):
+    model_name = String(required=True)
+    alias = String(required=True)
+    version = Integer(required=True)
+
+
+class PredictQuery(Schema):
+    alias = String(validate=Length(1, 64))
+    version = Integer(validate=Range(1))
+
+
+class HealthOut(Schema):
+    status = String(required=True)
+    checks = Dict()
+
+
+class AnyOut(Schema):
+    data = Raw()

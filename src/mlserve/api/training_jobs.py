@@ -1,0 +1,43 @@
+"""/api/v1/training-jobs"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import current_app
+
+from mlserve import jobs
+from mlserve.api.schemas import JobListOut, JobOut, PageIn
+from mlserve.training import TrainSpec
+
+bp = APIBlueprint("training_jobs", __name__, url_prefix="/api/v1/training-jobs",
+                  tag="training jobs")
+
+
+@bp.post("")
+@bp.input(TrainSpec, location="json")
+@bp.output(JobOut, status_code=202)
+@bp.doc(summary="Start a training job", responses={404: "unknown dataset",
+                                                    422: "invalid spec or hyper-parameter"})
+def create_job(json_data: TrainSpec) -> dict[str, Any]:
+    ctx = current_app.extensions["mlserve"]
+    return jobs.job_view(jobs.submit_training_job(ctx, json_data))
+
+
+@bp.get("")
+@bp.input(PageIn, location="query")
+@bp.output(JobListOut)
+@bp.doc(summary="List training jobs, newest first")
+def list_jobs(query_data: dict[str, int]) -> dict[str, Any]:
+    ctx = current_app.extensions["mlserve"]
+    rows = jobs.list_jobs(ctx, query_data["limit"], query_data["offset"])
+    return {"jobs": [jobs.job_view(job) for job in rows]}
+
+
+@bp.get("/<job_id>")
+@bp.output(JobOut)
+@bp.doc(summary="A job's status, progress, stage, error and resulting version",
+        responses={404: "not found"})
+def get_job(job_id: str) -> dict[str, Any]:
+    return jobs.job_view(jobs.get_job(current_app.extensions["mlserve"], job_id))

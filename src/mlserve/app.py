@@ -1,0 +1,62 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from apiflask import APIFlask
+
+from mlserve.context import Context
+from mlserve.settings import Settings
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
+    """Build the mlserve WSGI application.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Configuration; read from ``MLSERVE_*`` environment variables when omitted.
+    **overrides
+        Field overrides applied on top (``create_app(home=tmp_path)``).
+
+    Returns
+    -------
+    APIFlask
+        With the services' :class:`~mlserve.context.Context` at
+        ``app.extensions["mlserve"]``. For SQLite databases the schema is
+        migrated to the latest revision here; other databases need
+        ``mlserve db upgrade``.
+    """
+    from mlserve.api import register_api
+
+    settings = settings or Settings()
+    if overrides:
+        settings = Settings(**{**settings.model_dump(), **overrides})
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx = Context.from_settings(settings)
+    if settings.is_sqlite:
+        ctx.db.upgrade()
+    app = APIFlask("mlserve", title="mlserve", version=_version(), docs_path="/docs",
+                   spec_path="/openapi.json", json_errors=True)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_content_length_bytes,
+        JSON_SORT_KEYS=False,
+        VALIDATION_ERROR_STATUS_CODE=422,
+        SYNC_LOCAL_SPEC=False,
+        SWAGGER_UI_CSS="/docs/assets/swagger-ui.css",
+        SWAGGER_UI_BUNDLE_JS="/docs/assets/swagger-ui-bundle.js",
+        SWAGGER_UI_STANDALONE_PRESET_JS="/docs/assets/swagger-ui-standalone-preset.js",
+        DOCS_FAVICON="/docs/assets/favicon-32x32.png",
+    )
+    app.extensions["mlserve"] = ctx
+    register_api(app)
+    return app
+
+
+def _version() -> str:
+    from mlserve import __version__
+
+    return __version__

@@ -1,0 +1,176 @@
+"""The estimator catalogue: algorithm name -> scikit-learn estimator per task.
+
+Hyper-parameters sent by a client are checked at submit time with the
+estimator's own constraints (``sklearn.utils._param_validation``, the machinery
+behind every estimator's ``fit``), so a bad value is a 422 before any job runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.linear_model import (
+    ElasticNet,
+    Lasso,
+    LinearRegression,
+    LogisticRegression,
+    Ridge,
+    SGDClassifier,
+    SGDRegressor,
+)
+from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.svm import SVC, SVR
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from mlserve.errors import ValidationFailed
+
+TASKS = ("regression", "classification")
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One catalogue entry for one task.
+
+    Attributes
+    ----------
+    name : str
+        Public name (``"gradient_boosting"``).
+    task : {"regression", "classification"}
+    estimator : type
+        scikit-learn estimator class.
+    defaults : dict
+        Parameters mlserve sets unless the client overrides them (e.g.
+        ``probability=True`` for SVC so probabilities can be served).
+    """
+
+    name: str
+    task: str
+    estimator: type[BaseEstimator]
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def parameters(self) -> dict[str, Any]:
+        """Default value of every hyper-parameter, mlserve's defaults applied."""
+        params = self.estimator().get_params(deep=False)
+        params.update(self.defaults)
+        return params
+
+
+_REGRESSION = [
+    Algorithm("linear_regression", "regression", LinearRegression),
+    Algorithm("ridge", "regression", Ridge),
+    Algorithm("lasso", "regression", Lasso),
+    Algorithm("elastic_net", "regression", ElasticNet),
+    Algorithm("sgd_regressor", "regression", SGDRegressor),
+    Algorithm("decision_tree", "regression", DecisionTreeRegressor),
+    Algorithm("random_forest", "regression", RandomForestRegressor, {"n_estimators": 100}),
+    Algorithm("extra_trees", "regression", ExtraTreesRegressor),
+    Algorithm("gradient_boosting", "regression", HistGradientBoostingRegressor),
+    Algorithm("knn", "regression", KNeighborsRegressor),
+    Algorithm("svr", "regression", SVR),
+    Algorithm("mlp", "regression", MLPRegressor, {"max_iter": 500, "early_stopping": True}),
+]
+_CLASSIFICATION = [
+    Algorithm("logistic_regression", "classification", LogisticRegression, {"max_iter": 1000}),
+    Algorithm("sgd_classifier", "classification", SGDClassifier, {"loss": "log_loss"}),
+    Algorithm("decision_tree", "classification", DecisionTreeClassifier),
+    Algorithm("random_forest", "classification", RandomForestClassifier, {"n_estimators": 100}),
+    Algorithm("extra_trees", "classification", ExtraTreesClassifier),
+    Algorithm("gradient_boosting", "classification", HistGradientBoostingClassifier),
+    Algorithm("knn", "classification", KNeighborsClassifier),
+    Algorithm("svc", "classification", SVC, {"probability": True}),
+    Algorithm("naive_bayes", "classification", GaussianNB),
+    Algorithm("mlp", "classification", MLPClassifier, {"max_iter": 500, "early_stopping": True}),
+]
+CATALOGUE: dict[tuple[str, str], Algorithm] = {
+    (a.task, a.name): a for a in [*_REGRESSION, *_CLASSIFICATION]
+}
+# Parameters a client may not set: they touch the process, not the model.
+FORBIDDEN_PARAMS = frozenset({"n_jobs", "verbose", "warm_start", "copy_X"})
+
+
+def algorithm_names(task: str | None = None) -> list[str]:
+    """Sorted algorithm names, for one task or all."""
+    return sorted({name for (t, name) in CATALOGUE if task is None or t == task})
+
+
+def get_algorithm(name: str, task: str) -> Algorithm:
+    """Return the catalogue entry ``name`` for ``task``.
+
+    Raises
+    ------
+    ValidationFailed
+        If ``name`` is not in the catalogue for ``task``.
+    """
+    found = CATALOGUE.get((task, name))
+    if found is None:
+        raise ValidationFailed(
+            f"unknown algorithm {name!r} for {task}; choose one of {algorithm_names(task)}",
+            {"field": "algorithm", "value": name, "task": task},
+        )
+    return found
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    """Lists become tuples where sklearn expects tuples (``hidden_layer_sizes``)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+
+
+def build_estimator(
+    algorithm: Algorithm, params: dict[str, Any], random_state: int | None
+) -> BaseEstimator:
+    """Instantiate and validate the estimator with ``params``.
+
+    Parameters
+    ----------
+    algorithm : Algorithm
+    params : dict
+        Client hyper-parameters (JSON values).
+    random_state : int or None
+        Applied when the estimator has a ``random_state`` the client left unset.
+
+    Raises
+    ------
+    ValidationFailed
+        Unknown parameter name, forbidden parameter, or a value the estimator's
+        constraints reject; ``details`` names the parameter.
+    """
+    known = algorithm.estimator().get_params(deep=False)
+    for key in params:
+        if key not in known or key in FORBIDDEN_PARAMS:
+            raise ValidationFailed(
+                f"unknown hyper-parameter {key!r} for {algorithm.name}",
+                {"field": f"params.{key}", "allowed": sorted(set(known) - FORBIDDEN_PARAMS)},
+            )
+    merged = {**algorithm.defaults, **_jsonable(params)}
+    if "random_state" in known and merged.get("random_state") is None:
+        merged["random_state"] = random_state
+    estimator = algorithm.estimator(**merged)
+    try:
+        estimator._validate_params()  # type: ignore[attr-defined]
+    except (InvalidParameterError, TypeError, ValueError) as exc:
+        field_name = _param_named_in(str(exc), params)
+        raise ValidationFailed(
+            f"invalid hyper-parameter: {exc}",
+            {"field": f"params.{field_name}" if field_name else "params"},
+        ) from exc
+    return estimator
+
+
+def _param_named_in(message: str, params: dict[str, Any]) -> str | None:
+    for key in params:
+        if f"'{key}'" in message:
+            return key
+    return None

@@ -1,0 +1,579 @@
+"""User-facing ``mlserve`` commands that talk to a running server over REST.
+
+Attach them to the main click group with :func:`register_user_commands`::
+
+    mlserve datasets upload FILE [--name N]
+    mlserve datasets list
+    mlserve datasets show ID
+    mlserve train --dataset ID --target COL --algorithm NAME --model-name NAME [...]
+    mlserve jobs list
+    mlserve jobs show ID
+    mlserve models list
+    mlserve models show NAME [--version N]
+    mlserve models alias NAME ALIAS VERSION
+    mlserve predict MODEL --input rows.csv|rows.json [--alias A | --version V] [--output F]
+
+Every command takes ``--url`` (``MLSERVE_URL``) and ``--api-key``
+(``MLSERVE_API_KEY``) and prints the server's JSON answer, indented, to stdout.
+A server error prints its message to stderr and exits with status 1.
+
+Tests (or embedding programs) can route the commands to an in-process server by
+invoking them with ``obj={"transport": httpx.MockTransport(...)}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import click
+import httpx
+import orjson
+
+from mlserve.client import DEFAULT_URL, ApiError, Client, ClientError
+
+__all__ = [
+    "convert_cell",
+    "datasets",
+    "jobs",
+    "models",
+    "parse_features",
+    "parse_params",
+    "predict",
+    "read_instances",
+    "register_user_commands",
+    "train",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+_FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# The spellings pandas.read_csv reads as booleans.
+_BOOLEANS = {"True": True, "TRUE": True, "true": True, "False": False, "FALSE": False,
+             "false": False}  # fmt: skip
+
+
+# -- shared options and plumbing ------------------------------------------------------
+
+
+def server_options(func: F) -> F:
+    """Add ``--url`` and ``--api-key`` to a command."""
+    func = click.option(
+        "--api-key",
+        envvar="MLSERVE_API_KEY",
+        default=None,
+        show_envvar=True,
+        help="API key, sent as a bearer token.",
+    )(func)
+    func = click.option(
+        "--url",
+        envvar="MLSERVE_URL",
+        default=DEFAULT_URL,
+        show_default=True,
+        show_envvar=True,
+        help="Base URL of the mlserve server.",
+    )(func)
+    return func
+
+
+def reports_errors(func: F) -> F:
+    """Turn client errors into a message on stderr and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ApiError as exc:
+            click.echo(f"Error: {exc.message} ({exc.code}, HTTP {exc.status_code})", err=True)
+            if exc.details:
+                click.echo(_dumps(exc.details), err=True)
+            raise click.exceptions.Exit(1) from exc
+        except ClientError as exc:
+            click.echo(f"Error: {exc.message}", err=True)
+            raise click.exceptions.Exit(1) from exc
+
+    return cast(F, wrapper)
+
+
+def _make_client(url: str, api_key: str | None) -> Client:
+    """Build the client, with the transport injected through ``ctx.obj`` if any."""
+    ctx = click.get_current_context()
+    transport: httpx.BaseTransport | None = None
+    obj = ctx.find_root().obj
+    if isinstance(obj, dict):
+        candidate = obj.get("transport")
+        if isinstance(candidate, httpx.BaseTransport):
+            transport = candidate
+    return Client(url, api_key, transport=transport)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(_dumps(value))
+
+
+# -- parsing helpers ------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_param_value(raw: str) -> Any:
+    """Parse ``raw`` as JSON when possible (``5``, ``0.1``, ``true``, ``null``,
+    ``[1, 2]``, ``"x"``), otherwise keep it as a string (``gini``).
+
+    ``NaN`` and ``Infinity`` stay strings: they are not valid JSON.
+    """
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except ValueError:
+        return raw
+
+
+def parse_params(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """Parse ``key=value`` pairs into a hyper-parameter dict.
+
+    Parameters
+    ----------
+    pairs : sequence of str
+        Each ``key=value``; the value is parsed with :func:`parse_param_value`.
+
+    Returns
+    -------
+    dict
+        Key to parsed value.
+
+    Raises
+    ------
+    click.BadParameter
+        A pair without ``=``, with an empty key, or a key given twice.
+    """
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise click.BadParameter(f"expected key=value, got {pair!r}", param_hint="--param")
+        if key in params:
+            raise click.BadParameter(f"{key!r} is given twice", param_hint="--param")
+        params[key] = parse_param_value(raw)
+    return params
+
+
+def parse_features(raw: str | None) -> list[str] | None:
+    """Split ``a,b,c`` into feature names (``None`` stays ``None``).
+
+    Raises
+    ------
+    click.BadParameter
+        No name at all, or a name listed twice.
+    """
+    if raw is None:
+        return None
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    if not names:
+        raise click.BadParameter("expected comma-separated column names", param_hint="--features")
+    if len(set(names)) != len(names):
+        raise click.BadParameter("a feature is listed twice", param_hint="--features")
+    return names
+
+
+def convert_cell(cell: str | None) -> Any:
+    """Convert one CSV cell to a JSON value.
+
+    Empty (or blank) cells become ``None``, integers ``int``, decimals and
+    exponents ``float`` (unless they overflow to infinity), ``true`` and
+    ``false`` (as pandas spells them) ``bool``; anything else stays the
+    original string, whitespace included.
+    """
+    if cell is None:
+        return None
+    text = cell.strip()
+    if not text:
+        return None
+    if _INT_RE.fullmatch(text):
+        return int(text)
+    if _FLOAT_RE.fullmatch(text):
+        value = float(text)
+        return value if math.isfinite(value) else cell
+    if text in _BOOLEANS:
+        return _BOOLEANS[text]
+    return cell
+
+
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            raise click.ClickException(f"{path} is empty")
+        names = [name.strip() for name in header]
+        if any(not name for name in names):
+            raise click.ClickException(f"{path}: the header has an empty column name")
+        if len(set(names)) != len(names):
+            raise click.ClickException(f"{path}: the header names a column twice")
+        rows: list[dict[str, Any]] = []
+        for line_no, cells in enumerate(reader, start=2):
+            if not cells:
+                continue  # blank line
+            if len(cells) > len(names):
+                raise click.ClickException(
+                    f"{path}, line {line_no}: {len(cells)} cells for {len(names)} columns"
+                )
+            padded: list[str | None] = [*cells, *([None] * (len(names) - len(cells)))]
+            rows.append(
+                {name: convert_cell(cell) for name, cell in zip(names, padded, strict=True)}
+            )
+    return rows
+
+
+def _read_json(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise click.ClickException(f"{path} is not valid JSON: {exc}") from exc
+    if isinstance(data, dict):
+        if "instances" not in data:
+            raise click.ClickException(
+                f'{path}: expected a list of objects or {{"instances": [...]}}'
+            )
+        data = data["instances"]
+    if not isinstance(data, list):
+        raise click.ClickException(f"{path}: instances must be a list of objects")
+    for index, row in enumerate(data):
+        if not isinstance(row, dict):
+            raise click.ClickException(
+                f"{path}: instance {index} is a {type(row).__name__}, expected an object"
+            )
+    return cast(list[dict[str, Any]], data)
+
+
+def read_instances(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
+    """Read prediction rows from a CSV or JSON file.
+
+    Parameters
+    ----------
+    path : Path
+        ``.csv`` (header row, cells converted by :func:`convert_cell`) or
+        ``.json`` (a list of objects, or ``{"instances": [...]}``).
+    fmt : {"csv", "json"}, optional
+        Format, overriding the file extension.
+
+    Returns
+    -------
+    list of dict
+        One mapping of column to value per row.
+
+    Raises
+    ------
+    click.ClickException
+        Unknown format, unreadable or malformed file, or no rows.
+    """
+    kind = (fmt or path.suffix.lstrip(".")).lower()
+    if kind not in ("csv", "json"):
+        raise click.ClickException(
+            f"cannot tell the format of {path}: use a .csv or .json file, or --format"
+        )
+    try:
+        rows = _read_csv(path) if kind == "csv" else _read_json(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise click.ClickException(f"cannot read {path}: {exc}") from exc
+    if not rows:
+        raise click.ClickException(f"{path} holds no rows")
+    return rows
+
+
+# -- datasets -------------------------------------------------------------------------
+
+
+@click.group()
+def datasets() -> None:
+    """Upload and inspect datasets."""
+
+
+@datasets.command("upload")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="Dataset name (default: the file name stem).")
+@server_options
+@reports_errors
+def datasets_upload(file: Path, name: str | None, url: str, api_key: str | None) -> None:
+    """Upload FILE (CSV, Parquet...) as a new dataset."""
+    with _make_client(url, api_key) as client:
+        _echo_json(client.upload_dataset(file, name=name))
+
+
+@datasets.command("list")
+@server_options
+@reports_errors
+def datasets_list(url: str, api_key: str | None) -> None:
+    """List datasets."""
+    with _make_client(url, api_key) as client:
+        _echo_json(client.list_datasets())
+
+
+@datasets.command("show")
+@click.argument("dataset_id")
+@server_options
+@reports_errors
+def datasets_show(dataset_id: str, url: str, api_key: str | None) -> None:
+    """Show one dataset and its column summaries."""
+    with _make_client(url, api_key) as client:
+        _echo_json(client.get_dataset(dataset_id))
+
+
+# -- training -------------------------------------------------------------------------
+
+
+@click.command("train")
+@click.option("--dataset", "dataset_id", required=True, help="Dataset id.")
+@click.option("--target", required=True, help="Target column.")
+@click.option("--algorithm", required=True, help="Algorithm name.")
+@click.option("--model-name", required=True, help="Model to add the new version to.")
+@click.option(
+    "--task",
+    type=click.Choice(["regression", "classification"]),
+    default=None,
+    help="Task (default: inferred from the target).",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Hyper-parameter; VALUE is parsed as JSON when possible. Repeatable.",
+)
+@click.option("--features", default=None, metavar="A,B,C", help="Feature columns.")
+@click.option("--test-size", type=float, default=None, help="Held-out fraction, in (0, 1).")
+@click.option("--cv-folds", type=int, default=None, help="Cross-validation folds (0: none).")
+@click.option("--random-state", type=int, default=None, help="Seed.")
+@click.option("--drop-duplicates", is_flag=True, help="Drop duplicate rows first.")
+@click.option(
+    "--keep-missing-target", is_flag=True, help="Do not drop rows whose target is missing."
+)
+@click.option("--wait", is_flag=True, help="Wait for the job to finish; exit 1 if it fails.")
+@click.option(
+    "--wait-timeout",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="With --wait: longest wait, in seconds.",
+)
+@server_options
+@reports_errors
+def train(
+    dataset_id: str,
+    target: str,
+    algorithm: str,
+    model_name: str,
+    task: str | None,
+    params: tuple[str, ...],
+    features: str | None,
+    test_size: float | None,
+    cv_folds: int | None,
+    random_state: int | None,
+    drop_duplicates: bool,
+    keep_missing_target: bool,
+    wait: bool,
+    wait_timeout: float,
+    url: str,
+    api_key: str | None,
+) -> None:
+    """Queue a training job and print it (the final job with --wait)."""
+    options: dict[str, Any] = {
+        "task": task,
+        "params": parse_params(params) or None,
+        "features": parse_features(features),
+        "test_size": test_size,
+        "cv_folds": cv_folds,
+        "random_state": random_state,
+        "drop_duplicates": True if drop_duplicates else None,
+        "drop_missing_target": False if keep_missing_target else None,
+    }
+    with _make_client(url, api_key) as client:
+        job = client.create_training_job(dataset_id, target, algorithm, model_name, **options)
+        if not wait:
+            _echo_json(job)
+            return
+        job = client.wait_for_job(job["id"], timeout_s=wait_timeout)
+    _echo_json(job)
+    if job.get("status") != "succeeded":
+        click.echo(f"Error: job {job['id']} {job.get('status')}: {job.get('error')}", err=True)
+        raise click.exceptions.Exit(1)
+
+
+# -- jobs -----------------------------------------------------------------------------
+
+
+@click.group()
+def jobs() -> None:
+    """Inspect training jobs."""
+
+
+@jobs.command("list")
+@server_options
+@reports_errors
+def jobs_list(url: str, api_key: str | None) -> None:
+    """List training jobs."""
+    with _make_client(url, api_key) as client:
+        _echo_json(client.list_jobs())
+
+
+@jobs.command("show")
+@click.argument("job_id")
+@server_options
+@reports_errors
+def jobs_show(job_id: str, url: str, api_key: str | None) -> None:
+    """Show one training job."""
+    with _make_client(url, api_key) as client:
+        _echo_json(client.get_job(job_id))
+
+
+# -- models ---------------------------------------------------------------------------
+
+
+@click.group()
+def models() -> None:
+    """Inspect registered models and manage aliases."""
+
+
+@models.command("list")
+@server_options
+@reports_errors
+def models_list(url: str, api_key: str | None) -> None:
+    """List registered models."""
+    with _make_client(url, api_key) as client:
+        _echo_json(client.list_models())
+
+
+@models.command("show")
+@click.argument("name")
+@click.option("--version", type=click.IntRange(min=1), default=None, help="Show this version.")
+@server_options
+@reports_errors
+def models_show(name: str, version: int | None, url: str, api_key: str | None) -> None:
+    """Show a model and its versions, or one version with --version."""
+    with _make_client(url, api_key) as client:
+        if version is None:
+            _echo_json(client.get_model(name))
+        else:
+            _echo_json(client.get_version(name, version))
+
+
+@models.command("alias")
+@click.argument("name")
+@click.argument("alias")
+@click.argument("version", type=click.IntRange(min=1))
+@server_options
+@reports_errors
+def models_alias(name: str, alias: str, version: int, url: str, api_key: str | None) -> None:
+    """Point ALIAS of model NAME at VERSION."""
+    with _make_client(url, api_key) as client:
+        _echo_json(client.set_alias(name, alias, version))
+
+
+# -- predictions ----------------------------------------------------------------------
+
+
+@click.command("predict")
+@click.argument("model")
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Rows to predict: a .csv file with a header, or a .json list of objects.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json"]),
+    default=None,
+    help="Input format (default: from the file extension).",
+)
+@click.option("--alias", default=None, help="Use the version this alias points at.")
+@click.option("--version", type=click.IntRange(min=1), default=None, help="Use this version.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write the JSON answer here instead of stdout.",
+)
+@server_options
+@reports_errors
+def predict(
+    model: str,
+    input_path: Path,
+    fmt: str | None,
+    alias: str | None,
+    version: int | None,
+    output: Path | None,
+    url: str,
+    api_key: str | None,
+) -> None:
+    """Predict with MODEL (latest version unless --alias or --version)."""
+    if alias is not None and version is not None:
+        raise click.UsageError("pass --alias or --version, not both")
+    instances = read_instances(input_path, fmt)
+    with _make_client(url, api_key) as client:
+        result = client.predict(model, instances, alias=alias, version=version)
+    if output is None:
+        _echo_json(result)
+        return
+    output.write_text(_dumps(result) + "\n", encoding="utf-8")
+    count = len(result.get("predictions") or [])
+    click.echo(f"wrote {count} predictions to {output}", err=True)
+
+
+# -- wiring ---------------------------------------------------------------------------
+
+USER_COMMANDS: tuple[click.Command, ...] = (datasets, train, jobs, models, predict)
+
+
+def register_user_commands(group: click.Group) -> None:
+    """Attach the user commands to ``group`` (the main ``mlserve`` group).
+
+    Adds ``datasets``, ``train``, ``jobs``, ``models`` and ``predict``. When
+    ``group`` already has a sub-group of the same name (say, a server-side
+    ``jobs`` group), the user sub-commands are added into it instead.
+
+    Parameters
+    ----------
+    group : click.Group
+        The group to extend.
+
+    Raises
+    ------
+    ValueError
+        A command of the same name already exists and cannot be merged.
+    """
+    for command in USER_COMMANDS:
+        name = command.name
+        assert name is not None
+        existing = group.commands.get(name)
+        if existing is command:
+            continue  # registered already
+        if existing is None:
+            group.add_command(command, name)
+            continue
+        if not (isinstance(existing, click.Group) and isinstance(command, click.Group)):
+            raise ValueError(f"the group already has a command named {name!r}")
+        clashes = sorted(
+            sub_name
+            for sub_name, sub in command.commands.items()
+            if existing.commands.get(sub_name, sub) is not sub
+        )
+        if clashes:
+            raise ValueError(f"{name!r} already has sub-command(s) {', '.join(clashes)}")
+        for sub_name, sub in command.commands.items():
+            existing.add_command(sub, sub_name)

@@ -1,0 +1,212 @@
+"""Training jobs: submit, queue (Huey), execute, inspect.
+
+The queue holds job ids only; the job's spec and state live in SQL. Storage is
+SQLite (embedded, ``<home>/queue.db``) unless ``queue_url`` is ``redis://...``;
+the same code runs in the service's embedded worker and in separate
+``mlserve worker`` processes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+from huey.api import TaskWrapper
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from mlserve import datasets, registry
+from mlserve.context import Context
+from mlserve.errors import MlserveError, NotFound, ServiceUnavailable
+from mlserve.models import TrainingJob, utcnow
+from mlserve.storage import StoredArtifact
+from mlserve.training import TrainResult, TrainSpec, check_spec, train
+
+log = logging.getLogger(__name__)
+IMMEDIATE_WORKER_ID = "immediate"
+ERROR_MAX_CHARS = 2000
+
+
+@dataclass
+class JobQueue:
+    """A Huey instance and the training task registered on it."""
+
+    huey: Huey
+    train: TaskWrapper
+    worker_id: str = IMMEDIATE_WORKER_ID
+
+
+def build_queue(ctx: Context) -> JobQueue:
+    """Create the Huey instance for ``ctx.settings`` and register the ``train`` task."""
+    settings = ctx.settings
+    url = settings.resolved_queue_url
+    huey: Huey
+    if settings.jobs_immediate:
+        huey = MemoryHuey("mlserve", immediate=True, results=False)
+    elif url.startswith(("redis://", "rediss://", "unix://")):
+        huey = RedisHuey("mlserve", url=url, results=False)
+    elif url.startswith("sqlite:///"):
+        huey = SqliteHuey("mlserve", filename=url.removeprefix("sqlite:///"), results=False)
+    else:
+        raise ValueError(f"unsupported queue_url {url!r}: use redis://... or sqlite:///...")
+    queue = JobQueue(huey=huey, train=None)  # type: ignore[arg-type]
+
+    def run_training(job_id: str) -> None:
+        execute_job(ctx, job_id, queue.worker_id)
+
+    queue.train = huey.task(name="mlserve.train", retries=0)(run_training)
+    return queue
+
+
+def submit_training_job(ctx: Context, spec: TrainSpec) -> TrainingJob:
+    """Check ``spec``, record a queued job and enqueue it.
+
+    Raises
+    ------
+    NotFound
+        Unknown dataset.
+    ValidationFailed
+        Anything :func:`mlserve.training.check_spec` rejects.
+    ServiceUnavailable
+        If the queue cannot be reached (the job is then marked failed).
+    """
+    dataset = datasets.get_dataset(ctx, spec.dataset_id)
+    task = check_spec(spec, dataset.n_rows, datasets.column_index(dataset))
+    body = spec.model_dump()
+    body["task"] = task
+    job = TrainingJob(dataset_id=dataset.id, model_name=spec.model_name, spec=body)
+    with ctx.db.session() as session:
+        session.add(job)
+    try:
+        ctx.queue.train(job.id)
+    except Exception as exc:
+        if ctx.settings.jobs_immediate:
+            raise
+        _finish(ctx, job.id, "failed", error="the job queue is unavailable")
+        raise ServiceUnavailable("the job queue is unavailable") from exc
+    return get_job(ctx, job.id)
+
+
+def execute_job(ctx: Context, job_id: str, worker_id: str) -> None:
+    """Run a queued job to the end: train, store the artifact, register the version.
+
+    A job that is not ``queued`` (already run, or claimed by another worker) is
+    left alone. On any error the job is marked ``failed`` with a readable
+    message and no artifact or version remains.
+    """
+    if not _claim(ctx, job_id, worker_id):
+        return
+    artifact: StoredArtifact | None = None
+    try:
+        job = get_job(ctx, job_id)
+        spec = TrainSpec.model_validate({k: v for k, v in job.spec.items() if k != "task"})
+        _progress(ctx, job_id, 0.02, "loading data")
+        frame = datasets.read_frame(ctx, datasets.get_dataset(ctx, job.dataset_id))
+        result = train(frame, spec, job.spec["task"], lambda f, s: _progress(ctx, job_id, f, s))
+        _progress(ctx, job_id, 0.95, "registering")
+        artifact = registry.save_artifact(ctx, result.pipeline, artifact_key(job_id))
+        _register(ctx, job, spec, result, artifact)
+    except Exception as exc:
+        if artifact is not None:
+            ctx.store.delete(artifact.key)
+        log.warning("training job %s failed: %s", job_id, exc)
+        _finish(ctx, job_id, "failed", error=_readable(exc))
+
+
+def artifact_key(job_id: str) -> str:
+    """Artifact key of the model a job produces."""
+    return f"models/{job_id}.skops"
+
+
+def _register(ctx: Context, job: TrainingJob, spec: TrainSpec, result: TrainResult,
+              artifact: StoredArtifact) -> None:
+    for attempt in range(5):
+        try:
+            with ctx.db.session() as session:
+                version = registry.add_version(session, job.model_name, result, spec.algorithm,
+                                               artifact, job.dataset_id, job.id)
+                row = session.get(TrainingJob, job.id)
+                assert row is not None
+                row.status, row.progress, row.stage = "succeeded", 1.0, "done"
+                row.model_version, row.finished_at = version.version, utcnow()
+            return
+        except IntegrityError:  # another worker took the same version number
+            if attempt == 4:
+                raise
+
+
+def _claim(ctx: Context, job_id: str, worker_id: str) -> bool:
+    with ctx.db.session() as session:
+        job = session.get(TrainingJob, job_id, with_for_update=True)
+        if job is None or job.status != "queued":
+            return False
+        job.status, job.stage, job.worker_id, job.started_at = "running", "starting", worker_id, utcnow()
+        return True
+
+
+def _progress(ctx: Context, job_id: str, fraction: float, stage: str) -> None:
+    with ctx.db.session() as session:
+        job = session.get(TrainingJob, job_id)
+        if job is not None and job.status == "running":
+            job.progress = round(max(job.progress, min(fraction, 1.0)), 4)
+            job.stage = stage[:64]
+
+
+def _finish(ctx: Context, job_id: str, status: str, error: str | None = None) -> None:
+    with ctx.db.session() as session:
+        job = session.get(TrainingJob, job_id)
+        if job is not None:
+            job.status, job.error, job.finished_at = status, error, utcnow()
+            job.stage = "done" if status == "succeeded" else "failed"
+
+
+def _readable(exc: Exception) -> str:
+    if isinstance(exc, MlserveError):
+        return exc.message[:ERROR_MAX_CHARS]
+    return f"{type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS]
+
+
+def find_job(ctx: Context, job_id: str) -> TrainingJob | None:
+    """Return the job ``job_id`` or ``None``."""
+    with ctx.db.session() as session:
+        return session.get(TrainingJob, job_id)
+
+
+def get_job(ctx: Context, job_id: str) -> TrainingJob:
+    """Return the job ``job_id``.
+
+    Raises
+    ------
+    NotFound
+    """
+    job = find_job(ctx, job_id)
+    if job is None:
+        raise NotFound.of("training job", job_id)
+    return job
+
+
+def list_jobs(ctx: Context, limit: int = 100, offset: int = 0) -> list[TrainingJob]:
+    """Jobs, newest first."""
+    with ctx.db.session() as session:
+        query = select(TrainingJob).order_by(TrainingJob.created_at.desc())
+        return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def job_view(job: TrainingJob) -> dict[str, Any]:
+    """JSON-ready view of a job."""
+    return {
+        "id": job.id,
+        "dataset_id": job.dataset_id,
+        "model_name": job.model_name,
+        "status": job.status,
+        "progress": job.progress,
+        "stage": job.stage,
+        "error": job.error,
+        "model_version": job.model_version,
+        "spec": job.spec,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }

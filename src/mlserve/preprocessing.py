@@ -1,0 +1,49 @@
+"""Feature preprocessing: a ColumnTransformer built from the feature schema (no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+NUMERIC_TYPES = frozenset({"integer", "number", "boolean"})
+
+
+def build_preprocessor(numeric: Sequence[str], categorical: Sequence[str]) -> ColumnTransformer:
+    """Return the preprocessing step of every mlserve pipeline.
+
+    Numeric (and boolean) features: median imputation then standard scaling.
+    Categorical features: most-frequent imputation then one-hot encoding;
+    categories unseen at fit time encode as all zeros at prediction time.
+
+    Parameters
+    ----------
+    numeric : sequence of str
+        Names of numeric and boolean feature columns.
+    categorical : sequence of str
+        Names of text feature columns.
+
+    Returns
+    -------
+    ColumnTransformer
+        Unfitted; maps a DataFrame of shape (n_samples, n_features) to an array
+        of shape (n_samples, n_numeric + n_one_hot_columns).
+    """
+    transformers = []
+    if numeric:
+        numeric_steps = Pipeline(
+            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        )
+        transformers.append(("numeric", numeric_steps, list(numeric)))
+    if categorical:
+        categorical_steps = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="most_frequent")),
+                ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            ]
+        )
+        transformers.append(("categorical", categorical_steps, list(categorical)))
+    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)

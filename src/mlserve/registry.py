@@ -1,0 +1,334 @@
+"""Model registry: named models, integer versions, aliases, artifacts with sha256.
+
+Following MLflow's model registry: a registered model has versions numbered
+1, 2, 3... and aliases (``production``, ``staging``) that point at one version.
+A version's artifact is the fitted pipeline saved with skops, written atomically
+before the version row is committed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import skops.io as sio
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sklearn.pipeline import Pipeline
+
+from mlserve.context import Context
+from mlserve.errors import NotFound, ValidationFailed
+from mlserve.models import ModelAlias, ModelVersion, RegisteredModel, utcnow
+from mlserve.storage import StoredArtifact
+from mlserve.training import TrainResult
+
+ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+DEFAULT_ALIAS = "production"
+
+
+def save_artifact(ctx: Context, pipeline: Pipeline, key: str) -> StoredArtifact:
+    """Serialise ``pipeline`` with skops and write it under ``key`` atomically."""
+    return ctx.store.put_bytes(key, sio.dumps(pipeline))
+
+
+def add_version(
+    session: Session,
+    model_name: str,
+    result: TrainResult,
+    algorithm: str,
+    artifact: StoredArtifact,
+    dataset_id: str | None,
+    job_id: str | None,
+) -> ModelVersion:
+    """Add the next version of ``model_name`` inside the caller's transaction.
+
+    The version number is ``max(version) + 1`` for the name; a concurrent
+    writer that takes the same number makes the commit fail on the
+    ``(model_name, version)`` unique constraint rather than duplicate it.
+
+    Returns
+    -------
+    ModelVersion
+        Flushed, not yet committed.
+    """
+    model = session.get(RegisteredModel, model_name)
+    if model is None:
+        model = RegisteredModel(name=model_name)
+        session.add(model)
+        session.flush()
+    model.updated_at = utcnow()
+    latest = session.scalar(
+        select(func.max(ModelVersion.version)).where(ModelVersion.model_name == model_name)
+    )
+    version = ModelVersion(
+        model_name=model_name,
+        version=(latest or 0) + 1,
+        task=result.task,
+        algorithm=algorithm,
+        params=result.params,
+        metrics=result.metrics,
+        cv_metrics=result.cv_metrics,
+        signature=result.signature,
+        dataset_id=dataset_id,
+        job_id=job_id,
+        training_seconds=result.training_seconds,
+        artifact_key=artifact.key,
+        artifact_sha256=artifact.sha256,
+        artifact_size_bytes=artifact.size_bytes,
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
+def find_model(ctx: Context, name: str) -> RegisteredModel | None:
+    """Return the registered model ``name`` or ``None``."""
+    with ctx.db.session() as session:
+        return session.get(RegisteredModel, name)
+
+
+def get_model(ctx: Context, name: str) -> RegisteredModel:
+    """Return the registered model ``name``.
+
+    Raises
+    ------
+    NotFound
+    """
+    model = find_model(ctx, name)
+    if model is None:
+        raise NotFound.of("model", name)
+    return model
+
+
+def list_models(ctx: Context) -> list[RegisteredModel]:
+    """Every registered model, by name."""
+    with ctx.db.session() as session:
+        return list(session.scalars(select(RegisteredModel).order_by(RegisteredModel.name)))
+
+
+def list_versions(ctx: Context, name: str) -> list[ModelVersion]:
+    """Versions of ``name``, newest first.
+
+    Raises
+    ------
+    NotFound
+        If the model does not exist.
+    """
+    get_model(ctx, name)
+    with ctx.db.session() as session:
+        query = (
+            select(ModelVersion)
+            .where(ModelVersion.model_name == name)
+            .order_by(ModelVersion.version.desc())
+        )
+        return list(session.scalars(query))
+
+
+def find_version(ctx: Context, name: str, version: int) -> ModelVersion | None:
+    """Return version ``version`` of ``name`` or ``None``."""
+    with ctx.db.session() as session:
+        return session.scalar(
+            select(ModelVersion).where(
+                ModelVersion.model_name == name, ModelVersion.version == version
+            )
+        )
+
+
+def get_version(ctx: Context, name: str, version: int) -> ModelVersion:
+    """Return version ``version`` of ``name``.
+
+    Raises
+    ------
+    NotFound
+        If the model or the version does not exist.
+    """
+    found = find_version(ctx, name, version)
+    if found is None:
+        get_model(ctx, name)
+        raise NotFound(
+            f"model {name!r} has no version {version}",
+            {"resource": "model_version", "model": name, "version": version},
+        )
+    return found
+
+
+def aliases(ctx: Context, name: str) -> dict[str, int]:
+    """Alias -> version number for ``name``."""
+    with ctx.db.session() as session:
+        rows = session.scalars(select(ModelAlias).where(ModelAlias.model_name == name))
+        return {row.alias: row.version for row in rows}
+
+
+def all_aliases(ctx: Context) -> dict[str, dict[str, int]]:
+    """Model name -> (alias -> version), for every model."""
+    result: dict[str, dict[str, int]] = {}
+    with ctx.db.session() as session:
+        for row in session.scalars(select(ModelAlias)):
+            result.setdefault(row.model_name, {})[row.alias] = row.version
+    return result
+
+
+def latest_versions(ctx: Context) -> dict[str, int]:
+    """Model name -> highest version number."""
+    with ctx.db.session() as session:
+        query = select(ModelVersion.model_name, func.max(ModelVersion.version)).group_by(
+            ModelVersion.model_name
+        )
+        return {name: int(version) for name, version in session.execute(query)}
+
+
+def set_alias(ctx: Context, name: str, alias: str, version: int) -> ModelAlias:
+    """Point ``alias`` of ``name`` at ``version`` (creating or moving it).
+
+    Raises
+    ------
+    ValidationFailed
+        If the alias is not 1-64 lowercase letters, digits, ``_`` or ``-``
+        starting with a letter, or is ``latest`` (reserved).
+    NotFound
+        If the model or the version does not exist.
+    """
+    if not ALIAS_PATTERN.fullmatch(alias) or alias == "latest":
+        raise ValidationFailed(
+            "alias must be 1-64 characters of a-z, 0-9, '_' or '-', start with a letter, "
+            "and not be 'latest'",
+            {"field": "alias", "value": alias},
+        )
+    get_version(ctx, name, version)
+    try:
+        with ctx.db.session() as session:
+            row = session.get(ModelAlias, (name, alias))
+            if row is None:
+                row = ModelAlias(model_name=name, alias=alias, version=version)
+                session.add(row)
+            row.version = version
+            row.updated_at = utcnow()
+    except IntegrityError:  # created concurrently: move it instead
+        return set_alias(ctx, name, alias, version)
+    return row
+
+
+def delete_alias(ctx: Context, name: str, alias: str) -> None:
+    """Remove ``alias`` from ``name``.
+
+    Raises
+    ------
+    NotFound
+        If the alias does not exist.
+    """
+    with ctx.db.session() as session:
+        row = session.get(ModelAlias, (name, alias))
+        if row is None:
+            raise NotFound(f"model {name!r} has no alias {alias!r}",
+                           {"resource": "alias", "model": name, "alias": alias})
+        session.delete(row)
+
+
+def resolve(ctx: Context, name: str, alias: str | None = None,
+            version: int | None = None) -> ModelVersion:
+    """Find the version a request means.
+
+    ``version`` wins; else ``alias``; else alias ``production`` if set, else the
+    latest version.
+
+    Raises
+    ------
+    ValidationFailed
+        If both ``alias`` and ``version`` are given.
+    NotFound
+        If the model, alias or version does not exist.
+    """
+    if alias is not None and version is not None:
+        raise ValidationFailed("give alias or version, not both", {"field": "alias"})
+    if version is not None:
+        return get_version(ctx, name, version)
+    with ctx.db.session() as session:
+        wanted = alias or DEFAULT_ALIAS
+        row = session.get(ModelAlias, (name, wanted))
+        if row is not None:
+            number: int | None = row.version
+        elif alias is not None and alias != "latest":
+            get_model(ctx, name)
+            raise NotFound(f"model {name!r} has no alias {alias!r}",
+                           {"resource": "alias", "model": name, "alias": alias})
+        else:
+            number = session.scalar(
+                select(func.max(ModelVersion.version)).where(ModelVersion.model_name == name)
+            )
+    if number is None:
+        raise NotFound.of("model", name)
+    return get_version(ctx, name, number)
+
+
+def version_view(row: ModelVersion, version_aliases: list[str] | None = None) -> dict[str, Any]:
+    """JSON-ready view of a model version."""
+    return {
+        "model_name": row.model_name,
+        "version": row.version,
+        "task": row.task,
+        "algorithm": row.algorithm,
+        "params": row.params,
+        "metrics": row.metrics,
+        "cv_metrics": row.cv_metrics,
+        "signature": row.signature,
+        "dataset_id": row.dataset_id,
+        "job_id": row.job_id,
+        "training_seconds": row.training_seconds,
+        "artifact_sha256": row.artifact_sha256,
+        "artifact_size_bytes": row.artifact_size_bytes,
+        "runtime": row.runtime,
+        "aliases": version_aliases or [],
+        "created_at": row.created_at,
+    }
+
+
+def describe_version(ctx: Context, name: str, version: int) -> dict[str, Any]:
+    """JSON-ready view of one version with the aliases pointing at it.
+
+    Raises
+    ------
+    NotFound
+    """
+    row = get_version(ctx, name, version)
+    names = [a for a, v in aliases(ctx, name).items() if v == version]
+    return version_view(row, sorted(names))
+
+
+def describe_model(ctx: Context, name: str) -> dict[str, Any]:
+    """JSON-ready view of a model with its aliases and versions (newest first).
+
+    Raises
+    ------
+    NotFound
+    """
+    model = get_model(ctx, name)
+    model_aliases = aliases(ctx, name)
+    versions = list_versions(ctx, name)
+    by_version: dict[int, list[str]] = {}
+    for alias_name, number in model_aliases.items():
+        by_version.setdefault(number, []).append(alias_name)
+    return {
+        "name": model.name,
+        "latest_version": versions[0].version if versions else None,
+        "aliases": model_aliases,
+        "created_at": model.created_at,
+        "updated_at": model.updated_at,
+        "versions": [version_view(v, sorted(by_version.get(v.version, []))) for v in versions],
+    }
+
+
+def describe_models(ctx: Context) -> list[dict[str, Any]]:
+    """JSON-ready views of every model (without their versions)."""
+    latest = latest_versions(ctx)
+    every_alias = all_aliases(ctx)
+    return [
+        {
+            "name": m.name,
+            "latest_version": latest.get(m.name),
+            "aliases": every_alias.get(m.name, {}),
+            "created_at": m.created_at,
+            "updated_at": m.updated_at,
+        }
+        for m in list_models(ctx)
+    ]

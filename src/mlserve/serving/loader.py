@@ -1,0 +1,147 @@
+"""Loading model versions: sha256 check, skops with a server-side allow-list, an LRU cache."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import skops.io as sio
+from sklearn.pipeline import Pipeline
+
+from mlserve.errors import Conflict
+from mlserve.models import ModelVersion
+from mlserve.serving.validation import InstanceValidator
+
+if TYPE_CHECKING:
+    from mlserve.context import Context
+
+# Types skops does not trust by default that mlserve's own catalogue produces.
+# Anything else found in an artifact refuses to load (skops raises before
+# constructing any object), so a planted file cannot run code.
+ALLOWED_TYPES: tuple[str, ...] = (
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.metrics._dist_metrics.ManhattanDistance64",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+    "sklearn.metrics._dist_metrics.ChebyshevDistance64",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.tree._tree.Tree",
+)
+
+
+def load_pipeline(data: bytes) -> Pipeline:
+    """Load a skops artifact, refusing any type outside the allow-list.
+
+    Parameters
+    ----------
+    data : bytes
+        Artifact content (already checked against its sha256).
+
+    Raises
+    ------
+    Conflict
+        If the artifact holds a type that is neither trusted by skops nor in
+        :data:`ALLOWED_TYPES`, or is not a readable skops file.
+    """
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+        refused = sorted(set(untrusted) - set(ALLOWED_TYPES))
+        if refused:
+            raise Conflict("model artifact holds types that are not allowed",
+                           {"types": refused[:20]})
+        pipeline = sio.loads(data, trusted=list(untrusted))
+    except Conflict:
+        raise
+    except Exception as exc:  # skops raises many types for damaged files
+        raise Conflict("model artifact could not be loaded") from exc
+    if not isinstance(pipeline, Pipeline):
+        raise Conflict("model artifact is not a scikit-learn pipeline")
+    return pipeline
+
+
+@dataclass
+class LoadedModel:
+    """A model version ready to predict.
+
+    Attributes
+    ----------
+    model_name, version : str, int
+    pipeline : Pipeline
+    signature : dict
+    validator : InstanceValidator
+        Compiled once from the signature.
+    classes : list or None
+        Class labels in probability-column order (classifiers only).
+    artifact_sha256 : str
+        Identity of the artifact: a different digest is a different model.
+    """
+
+    model_name: str
+    version: int
+    pipeline: Pipeline
+    signature: dict[str, Any]
+    validator: InstanceValidator
+    classes: list[Any] | None
+    artifact_sha256: str
+
+
+class ModelCache:
+    """Least-recently-used cache of loaded model versions, safe across threads.
+
+    Parameters
+    ----------
+    ctx : Context
+    capacity : int
+        Most versions kept loaded.
+    """
+
+    def __init__(self, ctx: Context, capacity: int) -> None:
+        self._ctx = ctx
+        self._capacity = capacity
+        self._items: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, row: ModelVersion) -> LoadedModel:
+        """Return the loaded model for ``row``, loading it on first use.
+
+        Raises
+        ------
+        Conflict
+            If the artifact fails its sha256 check or the allow-list.
+        NotFound
+            If the artifact is missing.
+        """
+        key = (row.model_name, row.version)
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None and found.artifact_sha256 == row.artifact_sha256:
+                self._items.move_to_end(key)
+                return found
+        loaded = self._load(row)
+        with self._lock:
+            self._items[key] = loaded
+            self._items.move_to_end(key)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+        return loaded
+
+    def _load(self, row: ModelVersion) -> LoadedModel:
+        data = self._ctx.store.get_bytes(row.artifact_key, expected_sha256=row.artifact_sha256)
+        pipeline = load_pipeline(data)
+        classes = row.signature["output"].get("classes")
+        return LoadedModel(row.model_name, row.version, pipeline, row.signature,
+                           InstanceValidator(row.signature), classes, row.artifact_sha256)
+
+    def clear(self) -> None:
+        """Forget every loaded model."""
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)

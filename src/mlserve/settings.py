@@ -1,0 +1,93 @@
+"""One typed settings object for the whole service.
+
+Every field can be set from the environment with the ``MLSERVE_`` prefix
+(``MLSERVE_HOME``, ``MLSERVE_DATABASE_URL``, ...) or passed to
+:func:`mlserve.create_app` as keyword overrides. Units are part of the names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of an mlserve service, worker or command.
+
+    Attributes
+    ----------
+    home : Path
+        Data directory holding the SQLite database, the job queue and the
+        artifact folder unless the URLs below point elsewhere.
+    database_url : str or None
+        SQLAlchemy URL; ``None`` means ``sqlite:///<home>/mlserve.db``.
+    artifact_root : str or None
+        Where dataset files and model artifacts live (a folder path or a
+        ``file://`` URI); ``None`` means ``<home>/artifacts``.
+    queue_url : str or None
+        Huey storage: ``None`` means SQLite at ``<home>/queue.db``; a
+        ``redis://`` URL selects Redis storage.
+    jobs_immediate : bool
+        Run jobs synchronously inside the request (tests and scripts only).
+    host, port : str, int
+        Where ``mlserve serve`` binds; loopback unless told otherwise.
+    max_content_length_bytes : int
+        Largest accepted request body, in bytes (uploads included); 413 above.
+    max_batch_rows : int
+        Most rows one prediction request may carry; 413 above.
+    max_dataset_columns : int
+        Most columns an uploaded dataset may have; 422 above.
+    model_cache_size : int
+        Loaded model versions kept in memory per process (LRU).
+    worker_heartbeat_interval_s, worker_heartbeat_timeout_s : float
+        How often a worker records that it is alive, and after how long
+        without a heartbeat its running jobs are declared failed (seconds).
+    job_poll_interval_s : float
+        Longest idle wait between two polls of the queue by a worker (seconds).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MLSERVE_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path("mlserve-data"))
+    database_url: str | None = None
+    artifact_root: str | None = None
+    queue_url: str | None = None
+    jobs_immediate: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_content_length_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    max_batch_rows: int = Field(default=10_000, gt=0)
+    max_dataset_columns: int = Field(default=1_000, gt=0)
+    model_cache_size: int = Field(default=16, gt=0)
+    worker_heartbeat_interval_s: float = Field(default=2.0, gt=0)
+    worker_heartbeat_timeout_s: float = Field(default=10.0, gt=0)
+    job_poll_interval_s: float = Field(default=1.0, gt=0)
+    log_level: str = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """SQLAlchemy URL in force (the explicit one, else SQLite under ``home``)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'mlserve.db').resolve()}"
+
+    @property
+    def resolved_artifact_root(self) -> str:
+        """Artifact store location in force (explicit, else ``home/artifacts``)."""
+        if self.artifact_root:
+            return self.artifact_root
+        return str((self.home / "artifacts").resolve())
+
+    @property
+    def resolved_queue_url(self) -> str:
+        """Job queue storage in force: ``redis://...`` or ``sqlite:///...``."""
+        if self.queue_url:
+            return self.queue_url
+        return f"sqlite:///{(self.home / 'queue.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the metadata database is SQLite (migrated automatically at start)."""
+        return self.resolved_database_url.startswith("sqlite")

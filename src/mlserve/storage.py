@@ -1,0 +1,164 @@
+"""Artifact store: dataset files and model artifacts behind one small interface.
+
+Keys are server-generated (``datasets/<id>.parquet``, ``models/<job id>.skops``)
+and checked against :data:`KEY_PATTERN`, so no client text can name a path
+outside the store's root. Writes are atomic: a temporary file in the same folder,
+``fsync``, then ``os.replace``; a crash leaves either the old state or the new
+one, and stray temporaries are swept by :meth:`LocalStore.sweep_temporaries`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+from mlserve.errors import Conflict, NotFound
+
+KEY_PATTERN = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*\.[a-z0-9]+$")
+TEMP_PREFIX = ".tmp-"
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    """Where an artifact was written, with its digest and size in bytes."""
+
+    key: str
+    sha256: str
+    size_bytes: int
+
+
+class ArtifactStore(Protocol):
+    """What every artifact store does."""
+
+    def put_bytes(self, key: str, data: bytes) -> StoredArtifact:
+        """Write ``data`` under ``key`` atomically."""
+        ...
+
+    def get_bytes(self, key: str, expected_sha256: str | None = None) -> bytes:
+        """Read the artifact under ``key``, checking its sha256 if given."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` if present."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Return whether ``key`` is present."""
+        ...
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a valid artifact key.
+
+    Raises
+    ------
+    ValueError
+        If ``key`` has characters outside ``[a-z0-9_-/.]``, an empty or dotted
+        segment, or is absolute.
+    """
+    if not KEY_PATTERN.fullmatch(key):
+        raise ValueError(f"invalid artifact key {key!r}")
+    return key
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 digest of ``data`` (FIPS 180-4)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class LocalStore:
+    """Artifact store on a local (or mounted) folder.
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder that holds every artifact; created if missing.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / check_key(key)).resolve()
+        if self.root not in path.parents:
+            raise ValueError(f"invalid artifact key {key!r}")
+        return path
+
+    def put_bytes(self, key: str, data: bytes) -> StoredArtifact:
+        """Write ``data`` under ``key`` atomically (temp file, fsync, rename).
+
+        Raises
+        ------
+        OSError
+            If the disk is full or not writable; no partial file is left.
+        """
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return StoredArtifact(key=key, sha256=sha256_hex(data), size_bytes=len(data))
+
+    def get_bytes(self, key: str, expected_sha256: str | None = None) -> bytes:
+        """Read ``key``; verify its SHA-256 when ``expected_sha256`` is given.
+
+        Raises
+        ------
+        NotFound
+            If the artifact is missing.
+        Conflict
+            If its digest differs from ``expected_sha256`` (tampered or truncated).
+        """
+        try:
+            data = self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFound("artifact is missing from the store", {"artifact": key}) from exc
+        if expected_sha256 is not None and sha256_hex(data) != expected_sha256:
+            raise Conflict(
+                "artifact failed its sha256 check (corrupt or modified)", {"artifact": key}
+            )
+        return data
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` if present."""
+        self._path(key).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        """Return whether ``key`` is present."""
+        return self._path(key).is_file()
+
+    def sweep_temporaries(self) -> int:
+        """Delete temporary files left by interrupted writes; return how many."""
+        removed = 0
+        for tmp in self.root.rglob(f"{TEMP_PREFIX}*"):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+
+def open_store(uri: str) -> LocalStore:
+    """Return the artifact store for ``uri`` (a folder path or ``file://`` URI).
+
+    Raises
+    ------
+    ValueError
+        For a scheme with no store implementation yet (e.g. ``s3://``).
+    """
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return LocalStore(parsed.path if parsed.scheme else uri)
+    raise ValueError(f"unsupported artifact store scheme {parsed.scheme!r}")
