@@ -117,7 +117,9 @@ def test_build_estimator_client_params_override_defaults() -> None:
 
 
 def test_build_estimator_client_random_state_is_kept() -> None:
-    estimator = build_estimator(get_algorithm("random_forest", "regression"), {"random_state": 9}, 1)
+    estimator = build_estimator(
+        get_algorithm("random_forest", "regression"), {"random_state": 9}, 1
+    )
     assert estimator.random_state == 9
 
 
@@ -179,7 +181,9 @@ def test_build_estimator_unknown_param_is_rejected(
 ) -> None:
     algorithm = get_algorithm(name, task)
     key = field.removeprefix("params.")
-    with pytest.raises(ValidationFailed, match=f"unknown hyper-parameter '{key}' for {name}") as info:
+    with pytest.raises(
+        ValidationFailed, match=f"unknown hyper-parameter '{key}' for {name}"
+    ) as info:
         build_estimator(algorithm, params, 0)
     assert info.value.details["field"] == field
     allowed = info.value.details["allowed"]

@@ -49,13 +49,15 @@ def _frame_parquet_bytes(frame: pd.DataFrame, **kwargs: object) -> bytes:
         ("data.csv", b"PAR1\x00\x01rest", "parquet"),
     ],
 )
-def test_detect_format_recognises_csv_and_parquet(filename: str, head: bytes, expected: str) -> None:
+def test_detect_format_recognises_csv_and_parquet(
+    filename: str, head: bytes, expected: str
+) -> None:
     assert detect_format(filename, head) == expected
 
 
 @pytest.mark.parametrize("filename", ["data.parquet", "DATA.PARQUET", "dir/x.Parquet"])
 def test_detect_format_parquet_name_without_magic_is_rejected(filename: str) -> None:
-    with pytest.raises(UnsupportedMediaType, match="named .parquet but is not Parquet") as info:
+    with pytest.raises(UnsupportedMediaType, match=r"named \.parquet but is not Parquet") as info:
         detect_format(filename, b"a,b\n1,2\n")
     assert info.value.details == {"field": "file"}
     assert info.value.status_code == 415
@@ -230,6 +232,7 @@ def test_parse_upload_parquet_index_is_reset() -> None:
     original = pd.DataFrame({"x": [10, 20, 30]}, index=["r1", "r2", "r3"])
     frame, _ = parse_upload("f.parquet", _frame_parquet_bytes(original, index=True), 10)
     assert isinstance(frame.index, pd.RangeIndex)
+    assert list(frame.columns) == ["x"]
     assert frame["x"].tolist() == [10, 20, 30]
 
 

@@ -6,6 +6,9 @@ import logging
 from typing import Any
 
 from apiflask import APIFlask
+from flask import Request
+
+from mlserve.errors import MalformedJSON
 
 from mlserve.context import Context
 from mlserve.settings import Settings
@@ -37,7 +40,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx = Context.from_settings(settings)
-    if settings.is_sqlite:
+    if settings.is_sqlite and settings.migrate_on_start:
         ctx.db.upgrade()
     app = APIFlask("mlserve", title="mlserve", version=_version(), docs_path="/docs",
                    spec_path="/openapi.json", json_errors=True)
@@ -51,9 +54,17 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
         SWAGGER_UI_STANDALONE_PRESET_JS="/docs/assets/swagger-ui-standalone-preset.js",
         DOCS_FAVICON="/docs/assets/favicon-32x32.png",
     )
+    app.request_class = JsonRequest
     app.extensions["mlserve"] = ctx
     register_api(app)
     return app
+
+
+class JsonRequest(Request):
+    """Request whose JSON parse errors are mlserve's ``MalformedJSON`` (400)."""
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        raise MalformedJSON(f"request body is not valid JSON: {str(e)[:200]}")
 
 
 def _version() -> str:

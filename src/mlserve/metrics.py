@@ -66,9 +66,11 @@ def classification_metrics(
         "log_loss": None,
         "n_samples": len(y_true),
     }
-    if proba is not None:
+    present = np.unique(y_true)
+    # A true class the model never saw in training has no probability column:
+    # log loss and ROC AUC are undefined (None), not an error.
+    if proba is not None and np.isin(present, classes).all():
         result["log_loss"] = _clean(skm.log_loss(y_true, proba, labels=classes))
-        present = np.unique(y_true)
         if len(present) == len(classes) and len(classes) > 1:
             if len(classes) == 2:
                 auc = skm.roc_auc_score(y_true == classes[1], proba[:, 1])

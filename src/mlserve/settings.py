@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         without a heartbeat its running jobs are declared failed (seconds).
     job_poll_interval_s : float
         Longest idle wait between two polls of the queue by a worker (seconds).
+    log_level : str
+        Python logging level name.
+    migrate_on_start : bool
+        Apply migrations when the app is built (SQLite only); ``mlserve serve``
+        migrates once before starting its workers and turns this off for them.
     """
 
     model_config = SettingsConfigDict(env_prefix="MLSERVE_", extra="ignore")
@@ -65,6 +70,7 @@ class Settings(BaseSettings):
     worker_heartbeat_timeout_s: float = Field(default=10.0, gt=0)
     job_poll_interval_s: float = Field(default=1.0, gt=0)
     log_level: str = "INFO"
+    migrate_on_start: bool = True
 
     @property
     def resolved_database_url(self) -> str:

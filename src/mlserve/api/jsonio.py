@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import orjson
 from flask import Flask, Response, request
 from flask.json.provider import JSONProvider
@@ -16,6 +17,8 @@ OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIV
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):  # object arrays (text labels); orjson does numeric ones
+        return value.tolist()
     if hasattr(value, "item"):
         return value.item()
     if isinstance(value, set | frozenset | tuple):

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from apiflask import Schema
-from apiflask.fields import Boolean, DateTime, Dict, File, Float, Integer, List, Nested, Raw, String
+from apiflask.fields import DateTime as _DateTime
+from apiflask.fields import Dict, File, Float, Integer, List, Nested, Raw, String
 from apiflask.validators import Length, Range
+
+from mlserve.models import as_utc
+
+
+class DateTime(_DateTime):
+    """ISO 8601 timestamp, always with its UTC offset (SQLite returns naive values)."""
+
+    def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        return super()._serialize(as_utc(value) if value else value, attr, obj, **kwargs)
 
 
 class ErrorBody(Schema):
