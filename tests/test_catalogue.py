@@ -7,6 +7,11 @@ from typing import Any
 import numpy as np
 import pytest
 from sklearn.base import is_classifier, is_regressor
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.linear_model import SGDRegressor
+from sklearn.neural_network import MLPRegressor
+from sklearn.svm import SVC, SVR
 
 from mlserve.catalogue import (
     CATALOGUE,
@@ -16,6 +21,7 @@ from mlserve.catalogue import (
     algorithm_names,
     build_estimator,
     get_algorithm,
+    inner_estimator,
 )
 from mlserve.errors import ValidationFailed
 
@@ -70,7 +76,7 @@ def test_catalogue_keys_match_entries() -> None:
 @pytest.mark.parametrize(("task", "name"), sorted(CATALOGUE))
 def test_build_estimator_every_catalogue_entry_builds(task: str, name: str) -> None:
     algorithm = get_algorithm(name, task)
-    estimator = build_estimator(algorithm, {}, random_state=123)
+    estimator = inner_estimator(build_estimator(algorithm, {}, random_state=123))
     assert isinstance(estimator, algorithm.estimator)
     if task == "regression":
         assert is_regressor(estimator)
@@ -95,7 +101,6 @@ def test_algorithm_parameters_apply_mlserve_defaults(task: str, name: str) -> No
 @pytest.mark.parametrize(
     ("name", "task", "key", "value"),
     [
-        ("svc", "classification", "probability", True),
         ("logistic_regression", "classification", "max_iter", 1000),
         ("sgd_classifier", "classification", "loss", "log_loss"),
         ("random_forest", "regression", "n_estimators", 100),
@@ -104,28 +109,48 @@ def test_algorithm_parameters_apply_mlserve_defaults(task: str, name: str) -> No
     ],
 )
 def test_build_estimator_sets_mlserve_default(name: str, task: str, key: str, value: Any) -> None:
-    estimator = build_estimator(get_algorithm(name, task), {}, random_state=0)
+    estimator = inner_estimator(build_estimator(get_algorithm(name, task), {}, random_state=0))
     assert estimator.get_params()[key] == value
 
 
 def test_build_estimator_client_params_override_defaults() -> None:
-    estimator = build_estimator(
-        get_algorithm("svc", "classification"), {"probability": False, "C": 2.5}, 0
-    )
-    assert estimator.probability is False
-    assert estimator.C == 2.5
+    estimator = build_estimator(get_algorithm("mlp", "classification"), {"max_iter": 50}, 0)
+    assert estimator.max_iter == 50
+
+
+@pytest.mark.parametrize(
+    ("name", "task", "wrapper", "inner"),
+    [
+        ("svc", "classification", CalibratedClassifierCV, SVC),
+        ("svr", "regression", TransformedTargetRegressor, SVR),
+        ("mlp", "regression", TransformedTargetRegressor, MLPRegressor),
+        ("sgd_regressor", "regression", TransformedTargetRegressor, SGDRegressor),
+    ],
+)
+def test_build_estimator_wraps_scale_sensitive_estimators(
+    name: str, task: str, wrapper: type, inner: type
+) -> None:
+    estimator = build_estimator(get_algorithm(name, task), {"tol": 0.01}, 0)
+    assert isinstance(estimator, wrapper)
+    assert isinstance(inner_estimator(estimator), inner)
+    assert inner_estimator(estimator).tol == 0.01
+
+
+def test_build_estimator_svc_probability_is_not_a_client_parameter() -> None:
+    with pytest.raises(ValidationFailed, match="unknown hyper-parameter 'probability'"):
+        build_estimator(get_algorithm("svc", "classification"), {"probability": True}, 0)
 
 
 def test_build_estimator_client_random_state_is_kept() -> None:
-    estimator = build_estimator(
-        get_algorithm("random_forest", "regression"), {"random_state": 9}, 1
+    estimator = inner_estimator(
+        build_estimator(get_algorithm("random_forest", "regression"), {"random_state": 9}, 1)
     )
     assert estimator.random_state == 9
 
 
 def test_build_estimator_null_random_state_gets_seed() -> None:
-    estimator = build_estimator(
-        get_algorithm("decision_tree", "classification"), {"random_state": None}, 5
+    estimator = inner_estimator(
+        build_estimator(get_algorithm("decision_tree", "classification"), {"random_state": None}, 5)
     )
     assert estimator.random_state == 5
 
@@ -137,7 +162,9 @@ def test_build_estimator_without_random_state_param_does_not_add_one() -> None:
 
 @pytest.mark.parametrize("task", TASKS)
 def test_build_estimator_mlp_hidden_layer_sizes_list_becomes_tuple(task: str) -> None:
-    estimator = build_estimator(get_algorithm("mlp", task), {"hidden_layer_sizes": [8, 4]}, 0)
+    estimator = inner_estimator(
+        build_estimator(get_algorithm("mlp", task), {"hidden_layer_sizes": [8, 4]}, 0)
+    )
     assert estimator.hidden_layer_sizes == (8, 4)
     assert isinstance(estimator.hidden_layer_sizes, tuple)
 

@@ -24,7 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from mlserve.catalogue import CATALOGUE
+from mlserve.catalogue import CATALOGUE, inner_estimator
 from mlserve.errors import ValidationFailed
 from mlserve.stats import column_summaries
 from mlserve.training import (
@@ -669,18 +669,18 @@ def test_train_boolean_target_classes(mixed: pd.DataFrame) -> None:
 
 
 def test_train_classifier_without_proba_has_no_auc(iris: pd.DataFrame) -> None:
-    spec = make_spec(algorithm="svc", params={"probability": False}, cv_folds=0)
+    spec = make_spec(algorithm="sgd_classifier", params={"loss": "hinge"}, cv_folds=0)
     result = train(iris, spec, "classification")
     assert result.metrics["roc_auc"] is None
     assert result.metrics["log_loss"] is None
-    assert result.metrics["accuracy"] > 0.9
+    assert result.metrics["accuracy"] > 0.8
 
 
 def test_train_mlp_params_are_json_lists(iris: pd.DataFrame) -> None:
     spec = make_spec(algorithm="mlp", params={"hidden_layer_sizes": [8, 4]}, cv_folds=0)
     result = train(iris, spec, "classification")
     assert result.params["hidden_layer_sizes"] == [8, 4]
-    assert result.pipeline.named_steps["estimator"].hidden_layer_sizes == (8, 4)
+    assert inner_estimator(result.pipeline.named_steps["estimator"]).hidden_layer_sizes == (8, 4)
     assert json.loads(json.dumps(result.params)) == result.params
 
 

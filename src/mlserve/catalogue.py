@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sklearn.base import BaseEstimator
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
@@ -32,6 +34,7 @@ from sklearn.linear_model import (
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -52,14 +55,30 @@ class Algorithm:
     estimator : type
         scikit-learn estimator class.
     defaults : dict
-        Parameters mlserve sets unless the client overrides them (e.g.
-        ``probability=True`` for SVC so probabilities can be served).
+        Parameters mlserve sets unless the client overrides them.
+    wrapper : {"scale_target", "calibrate"} or None
+        ``scale_target`` standardises the regression target around the
+        estimator (``TransformedTargetRegressor``): SGD, SVR and MLP are fitted
+        on targets of unit scale, as their defaults (learning rates, epsilon,
+        regularisation) assume. ``calibrate`` wraps SVC in
+        ``CalibratedClassifierCV(ensemble=False)`` to serve probabilities, the
+        replacement scikit-learn 1.9 gives for the deprecated ``probability=True``
+        (Platt 1999 sigmoid calibration).
     """
 
     name: str
     task: str
     estimator: type[BaseEstimator]
     defaults: dict[str, Any] = field(default_factory=dict)
+    wrapper: str | None = None
+
+    def wrap(self, estimator: BaseEstimator) -> BaseEstimator:
+        """Return ``estimator`` inside this entry's wrapper, if it has one."""
+        if self.wrapper == "scale_target":
+            return TransformedTargetRegressor(regressor=estimator, transformer=StandardScaler())
+        if self.wrapper == "calibrate":
+            return CalibratedClassifierCV(estimator, ensemble=False)
+        return estimator
 
     def parameters(self) -> dict[str, Any]:
         """Default value of every hyper-parameter, mlserve's defaults applied."""
@@ -73,14 +92,15 @@ _REGRESSION = [
     Algorithm("ridge", "regression", Ridge),
     Algorithm("lasso", "regression", Lasso),
     Algorithm("elastic_net", "regression", ElasticNet),
-    Algorithm("sgd_regressor", "regression", SGDRegressor),
+    Algorithm("sgd_regressor", "regression", SGDRegressor, wrapper="scale_target"),
     Algorithm("decision_tree", "regression", DecisionTreeRegressor),
     Algorithm("random_forest", "regression", RandomForestRegressor, {"n_estimators": 100}),
     Algorithm("extra_trees", "regression", ExtraTreesRegressor),
     Algorithm("gradient_boosting", "regression", HistGradientBoostingRegressor),
     Algorithm("knn", "regression", KNeighborsRegressor),
-    Algorithm("svr", "regression", SVR),
-    Algorithm("mlp", "regression", MLPRegressor, {"max_iter": 500, "early_stopping": True}),
+    Algorithm("svr", "regression", SVR, wrapper="scale_target"),
+    Algorithm("mlp", "regression", MLPRegressor, {"max_iter": 500, "early_stopping": True},
+              wrapper="scale_target"),
 ]
 _CLASSIFICATION = [
     Algorithm("logistic_regression", "classification", LogisticRegression, {"max_iter": 1000}),
@@ -90,7 +110,7 @@ _CLASSIFICATION = [
     Algorithm("extra_trees", "classification", ExtraTreesClassifier),
     Algorithm("gradient_boosting", "classification", HistGradientBoostingClassifier),
     Algorithm("knn", "classification", KNeighborsClassifier),
-    Algorithm("svc", "classification", SVC, {"probability": True}),
+    Algorithm("svc", "classification", SVC, wrapper="calibrate"),
     Algorithm("naive_bayes", "classification", GaussianNB),
     Algorithm("mlp", "classification", MLPClassifier, {"max_iter": 500, "early_stopping": True}),
 ]
@@ -98,7 +118,8 @@ CATALOGUE: dict[tuple[str, str], Algorithm] = {
     (a.task, a.name): a for a in [*_REGRESSION, *_CLASSIFICATION]
 }
 # Parameters a client may not set: they touch the process, not the model.
-FORBIDDEN_PARAMS = frozenset({"n_jobs", "verbose", "warm_start", "copy_X"})
+# ``probability`` (SVC) is replaced by calibration, see ``Algorithm.wrapper``.
+FORBIDDEN_PARAMS = frozenset({"n_jobs", "verbose", "warm_start", "copy_X", "probability"})
 
 
 def algorithm_names(task: str | None = None) -> list[str]:
@@ -141,6 +162,12 @@ def build_estimator(
     random_state : int or None
         Applied when the estimator has a ``random_state`` the client left unset.
 
+    Returns
+    -------
+    estimator
+        Unfitted, inside the entry's wrapper if it has one (see
+        :meth:`Algorithm.wrap`; :func:`inner_estimator` unwraps it).
+
     Raises
     ------
     ValidationFailed
@@ -166,7 +193,7 @@ def build_estimator(
             f"invalid hyper-parameter: {exc}",
             {"field": f"params.{field_name}" if field_name else "params"},
         ) from exc
-    return estimator
+    return algorithm.wrap(estimator)
 
 
 def _param_named_in(message: str, params: dict[str, Any]) -> str | None:
@@ -174,3 +201,12 @@ def _param_named_in(message: str, params: dict[str, Any]) -> str | None:
         if f"'{key}'" in message:
             return key
     return None
+
+
+def inner_estimator(estimator: BaseEstimator) -> BaseEstimator:
+    """The catalogue estimator inside a wrapper (or ``estimator`` itself)."""
+    if isinstance(estimator, TransformedTargetRegressor):
+        return estimator.regressor
+    if isinstance(estimator, CalibratedClassifierCV):
+        return estimator.estimator
+    return estimator

@@ -19,7 +19,7 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
-from mlserve.catalogue import build_estimator, get_algorithm
+from mlserve.catalogue import build_estimator, get_algorithm, inner_estimator
 from mlserve.errors import ValidationFailed
 from mlserve.metrics import classification_metrics, regression_metrics
 from mlserve.preprocessing import build_preprocessor
@@ -234,7 +234,7 @@ def train(frame: pd.DataFrame, spec: TrainSpec, task: str, progress: Progress = 
     metrics = evaluate(pipeline, X_test, y_test, task)
     classes = getattr(pipeline, "classes_", None) if task == "classification" else None
     signature = infer_signature(frame[features], y, task, classes)
-    params = _jsonable_params(pipeline.named_steps["estimator"].get_params(deep=False))
+    params = _jsonable_params(inner_estimator(pipeline.named_steps["estimator"]).get_params(deep=False))
     return TrainResult(pipeline, task, params, metrics, cv_metrics, signature,
                        training_seconds, len(X_train), len(X_test))
 

@@ -14,6 +14,8 @@ from mlserve.serving import PredictionResult, predict
 
 bp = APIBlueprint("predict", __name__, tag="predict")
 
+KSERVE_PATH = "/v1/models/{name}:predict"
+MANGLED_KSERVE_PATH = "/v1/models/{predict"
 PREDICT_BODY = {
     "type": "object",
     "required": ["instances"],
@@ -81,7 +83,11 @@ def document_request_bodies(spec: dict[str, Any]) -> dict[str, Any]:
     The views parse their bodies with orjson directly (no schema library on
     the hot path), so the bodies are described here instead of by a schema.
     """
-    for path, item in spec.get("paths", {}).items():
+    paths = spec.get("paths", {})
+    # apiflask turns the rule "/v1/models/<name>:predict" into "/v1/models/{predict".
+    if MANGLED_KSERVE_PATH in paths:
+        paths[KSERVE_PATH] = paths.pop(MANGLED_KSERVE_PATH)
+    for path, item in paths.items():
         if path.endswith("/predict") or path.endswith(":predict"):
             operation = item.get("post", {})
             operation["requestBody"] = {"required": True, "content": {

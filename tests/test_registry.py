@@ -1,0 +1,215 @@
+"""mlserve.registry at the service level: lookups, aliases, resolution, descriptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from mlserve import datasets, jobs, registry
+from mlserve.context import Context
+from mlserve.errors import NotFound, ValidationFailed
+from tests.conftest import train
+
+
+@pytest.fixture
+def three_versions(client: FlaskClient, diabetes_model: dict[str, Any]) -> dict[str, Any]:
+    """Model ``diabetes`` with versions 1, 2 and 3."""
+    for _ in range(2):
+        job = train(client, diabetes_model["dataset"]["id"], target="target",
+                    algorithm="ridge", model_name="diabetes", cv_folds=0).get_json()
+        assert job["status"] == "succeeded"
+    return diabetes_model
+
+
+# --------------------------------------------------------------------------- find / get
+
+
+def test_find_model_returns_none_and_get_model_raises(ctx: Context,
+                                                      diabetes_model: dict[str, Any]) -> None:
+    assert registry.find_model(ctx, "diabetes").name == "diabetes"
+    assert registry.get_model(ctx, "diabetes").name == "diabetes"
+    assert registry.find_model(ctx, "nope") is None
+    with pytest.raises(NotFound, match="model 'nope' not found") as caught:
+        registry.get_model(ctx, "nope")
+    assert caught.value.details == {"resource": "model", "key": "nope"}
+
+
+def test_find_version_returns_none_and_get_version_raises(
+    ctx: Context, diabetes_model: dict[str, Any]
+) -> None:
+    found = registry.find_version(ctx, "diabetes", 1)
+    assert (found.model_name, found.version) == ("diabetes", 1)
+    assert found.job_id == diabetes_model["job"]["id"]
+    assert registry.find_version(ctx, "diabetes", 2) is None
+    assert registry.find_version(ctx, "nope", 1) is None
+    with pytest.raises(NotFound, match="model 'diabetes' has no version 2"):
+        registry.get_version(ctx, "diabetes", 2)
+    with pytest.raises(NotFound, match="model 'nope' not found"):
+        registry.get_version(ctx, "nope", 1)
+
+
+def test_find_dataset_and_job_return_none_and_get_raises(ctx: Context,
+                                                         diabetes_model: dict[str, Any]) -> None:
+    dataset_id = diabetes_model["dataset"]["id"]
+    job_id = diabetes_model["job"]["id"]
+    assert datasets.find_dataset(ctx, dataset_id).n_rows == 442
+    assert jobs.find_job(ctx, job_id).status == "succeeded"
+    assert datasets.find_dataset(ctx, "nope") is None
+    assert jobs.find_job(ctx, "nope") is None
+    with pytest.raises(NotFound, match="dataset 'nope' not found"):
+        datasets.get_dataset(ctx, "nope")
+    with pytest.raises(NotFound, match="training job 'nope' not found"):
+        jobs.get_job(ctx, "nope")
+
+
+def test_list_versions_newest_first(ctx: Context, three_versions: dict[str, Any]) -> None:
+    assert [v.version for v in registry.list_versions(ctx, "diabetes")] == [3, 2, 1]
+    assert registry.latest_versions(ctx) == {"diabetes": 3}
+    with pytest.raises(NotFound, match="model 'nope' not found"):
+        registry.list_versions(ctx, "nope")
+
+
+# --------------------------------------------------------------------------- resolve
+
+
+def test_resolve_defaults_to_latest(ctx: Context, three_versions: dict[str, Any]) -> None:
+    assert registry.resolve(ctx, "diabetes").version == 3
+
+
+def test_resolve_prefers_production_over_latest(ctx: Context,
+                                                three_versions: dict[str, Any]) -> None:
+    registry.set_alias(ctx, "diabetes", "production", 1)
+    assert registry.resolve(ctx, "diabetes").version == 1
+    registry.delete_alias(ctx, "diabetes", "production")
+    assert registry.resolve(ctx, "diabetes").version == 3
+
+
+def test_resolve_alias_beats_production(ctx: Context, three_versions: dict[str, Any]) -> None:
+    registry.set_alias(ctx, "diabetes", "production", 1)
+    registry.set_alias(ctx, "diabetes", "staging", 2)
+    assert registry.resolve(ctx, "diabetes", alias="staging").version == 2
+    assert registry.resolve(ctx, "diabetes", alias="production").version == 1
+
+
+def test_resolve_version_beats_aliases(ctx: Context, three_versions: dict[str, Any]) -> None:
+    registry.set_alias(ctx, "diabetes", "production", 1)
+    assert registry.resolve(ctx, "diabetes", version=2).version == 2
+    assert registry.resolve(ctx, "diabetes", version=3).version == 3
+
+
+def test_resolve_latest_alias_ignores_production(ctx: Context,
+                                                 three_versions: dict[str, Any]) -> None:
+    registry.set_alias(ctx, "diabetes", "production", 1)
+    assert registry.resolve(ctx, "diabetes", alias="latest").version == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "alias", "version", "error", "pattern"),
+    [
+        ("diabetes", "staging", 1, ValidationFailed, "alias or version, not both"),
+        ("diabetes", "staging", None, NotFound, "model 'diabetes' has no alias 'staging'"),
+        ("diabetes", None, 4, NotFound, "model 'diabetes' has no version 4"),
+        ("nope", None, None, NotFound, "model 'nope' not found"),
+        ("nope", "staging", None, NotFound, "model 'nope' not found"),
+        ("nope", "latest", None, NotFound, "model 'nope' not found"),
+        ("nope", None, 1, NotFound, "model 'nope' not found"),
+    ],
+)
+def test_resolve_unresolvable_raises(ctx: Context, three_versions: dict[str, Any], name: str,
+                                     alias: str | None, version: int | None,
+                                     error: type[Exception], pattern: str) -> None:
+    with pytest.raises(error, match=pattern):
+        registry.resolve(ctx, name, alias=alias, version=version)
+
+
+# --------------------------------------------------------------------------- aliases
+
+
+@pytest.mark.parametrize(
+    "alias",
+    ["Prod!", "Production", "1st", "-x", "_x", "", "a" * 65, "latest", "pro duction", "prod/1",
+     "prod.v1"],
+)
+def test_set_alias_invalid_name_raises(ctx: Context, diabetes_model: dict[str, Any],
+                                       alias: str) -> None:
+    with pytest.raises(ValidationFailed, match="alias must be") as caught:
+        registry.set_alias(ctx, "diabetes", alias, 1)
+    assert caught.value.details == {"field": "alias", "value": alias}
+    assert registry.aliases(ctx, "diabetes") == {}
+
+
+@pytest.mark.parametrize("alias", ["a", "production", "staging-2", "canary_eu", "a" * 64])
+def test_set_alias_valid_name_is_stored(ctx: Context, diabetes_model: dict[str, Any],
+                                        alias: str) -> None:
+    row = registry.set_alias(ctx, "diabetes", alias, 1)
+    assert (row.model_name, row.alias, row.version) == ("diabetes", alias, 1)
+    assert registry.aliases(ctx, "diabetes") == {alias: 1}
+
+
+def test_set_alias_missing_version_or_model_raises(ctx: Context,
+                                                   diabetes_model: dict[str, Any]) -> None:
+    with pytest.raises(NotFound, match="has no version 2"):
+        registry.set_alias(ctx, "diabetes", "production", 2)
+    with pytest.raises(NotFound, match="model 'nope' not found"):
+        registry.set_alias(ctx, "nope", "production", 1)
+    assert registry.all_aliases(ctx) == {}
+
+
+def test_set_alias_moves_existing_alias(ctx: Context, three_versions: dict[str, Any]) -> None:
+    registry.set_alias(ctx, "diabetes", "production", 1)
+    moved = registry.set_alias(ctx, "diabetes", "production", 3)
+    assert moved.version == 3
+    assert registry.aliases(ctx, "diabetes") == {"production": 3}
+
+
+def test_delete_alias_removes_and_missing_raises(ctx: Context,
+                                                 three_versions: dict[str, Any]) -> None:
+    registry.set_alias(ctx, "diabetes", "production", 1)
+    registry.set_alias(ctx, "diabetes", "staging", 2)
+    registry.delete_alias(ctx, "diabetes", "production")
+    assert registry.aliases(ctx, "diabetes") == {"staging": 2}
+    with pytest.raises(NotFound, match="has no alias 'production'") as caught:
+        registry.delete_alias(ctx, "diabetes", "production")
+    assert caught.value.details["resource"] == "alias"
+    assert registry.find_version(ctx, "diabetes", 1) is not None
+
+
+# --------------------------------------------------------------------------- descriptions
+
+
+def test_describe_models_lists_latest_and_aliases(client: FlaskClient, ctx: Context,
+                                                  three_versions: dict[str, Any]) -> None:
+    job = train(client, three_versions["dataset"]["id"], target="target", algorithm="lasso",
+                model_name="another", cv_folds=0).get_json()
+    assert job["status"] == "succeeded"
+    registry.set_alias(ctx, "diabetes", "production", 2)
+    described = registry.describe_models(ctx)
+    assert [(m["name"], m["latest_version"], m["aliases"]) for m in described] == [
+        ("another", 1, {}), ("diabetes", 3, {"production": 2})]
+    assert all(set(m) == {"name", "latest_version", "aliases", "created_at", "updated_at"}
+               for m in described)
+    assert registry.all_aliases(ctx) == {"diabetes": {"production": 2}}
+
+
+def test_describe_models_empty_registry(ctx: Context) -> None:
+    assert registry.describe_models(ctx) == []
+    assert registry.latest_versions(ctx) == {}
+
+
+def test_describe_model_versions_carry_their_aliases(ctx: Context,
+                                                     three_versions: dict[str, Any]) -> None:
+    registry.set_alias(ctx, "diabetes", "production", 2)
+    registry.set_alias(ctx, "diabetes", "staging", 2)
+    described = registry.describe_model(ctx, "diabetes")
+    assert described["latest_version"] == 3
+    assert described["aliases"] == {"production": 2, "staging": 2}
+    assert [(v["version"], v["aliases"]) for v in described["versions"]] == [
+        (3, []), (2, ["production", "staging"]), (1, [])]
+    assert registry.describe_version(ctx, "diabetes", 2)["aliases"] == ["production",
+                                                                        "staging"]
+    with pytest.raises(NotFound, match="model 'nope' not found"):
+        registry.describe_model(ctx, "nope")
+    with pytest.raises(NotFound, match="has no version 9"):
+        registry.describe_version(ctx, "diabetes", 9)
