@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+
+# One OpenMP/BLAS thread per process: on a 2-core machine the test processes and
+# workers otherwise oversubscribe the cores and gradient boosting slows 10-50x.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any

@@ -8,9 +8,8 @@ from typing import Any
 from apiflask import APIFlask
 from flask import Request
 
-from mlserve.errors import MalformedJSON
-
 from mlserve.context import Context
+from mlserve.errors import MalformedJSON
 from mlserve.settings import Settings
 
 
@@ -37,13 +36,20 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
     settings = settings or Settings()
     if overrides:
         settings = Settings(**{**settings.model_dump(), **overrides})
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     ctx = Context.from_settings(settings)
     if settings.is_sqlite and settings.migrate_on_start:
         ctx.db.upgrade()
-    app = APIFlask("mlserve", title="mlserve", version=_version(), docs_path="/docs",
-                   spec_path="/openapi.json", json_errors=True)
+    app = APIFlask(
+        "mlserve",
+        title="mlserve",
+        version=_version(),
+        docs_path="/docs",
+        spec_path="/openapi.json",
+        json_errors=True,
+    )
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_content_length_bytes,
         JSON_SORT_KEYS=False,

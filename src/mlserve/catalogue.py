@@ -21,7 +21,6 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.linear_model import (
     ElasticNet,
     Lasso,
@@ -37,6 +36,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.utils._param_validation import InvalidParameterError
 
 from mlserve.errors import ValidationFailed
 
@@ -99,8 +99,13 @@ _REGRESSION = [
     Algorithm("gradient_boosting", "regression", HistGradientBoostingRegressor),
     Algorithm("knn", "regression", KNeighborsRegressor),
     Algorithm("svr", "regression", SVR, wrapper="scale_target"),
-    Algorithm("mlp", "regression", MLPRegressor, {"max_iter": 500, "early_stopping": True},
-              wrapper="scale_target"),
+    Algorithm(
+        "mlp",
+        "regression",
+        MLPRegressor,
+        {"max_iter": 500, "early_stopping": True},
+        wrapper="scale_target",
+    ),
 ]
 _CLASSIFICATION = [
     Algorithm("logistic_regression", "classification", LogisticRegression, {"max_iter": 1000}),
@@ -186,7 +191,7 @@ def build_estimator(
         merged["random_state"] = random_state
     estimator = algorithm.estimator(**merged)
     try:
-        estimator._validate_params()  # type: ignore[attr-defined]
+        estimator._validate_params()
     except (InvalidParameterError, TypeError, ValueError) as exc:
         field_name = _param_named_in(str(exc), params)
         raise ValidationFailed(

@@ -28,14 +28,25 @@ def _settings(**overrides: Any) -> Settings:
 @main.command()
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="HTTP worker processes.")
-@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Threads per HTTP worker.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="HTTP worker processes.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Threads per HTTP worker.",
+)
 @click.option("--demo", is_flag=True, help="Register demo models (diabetes, breast_cancer).")
 @click.option("--no-worker", is_flag=True, help="Do not start the embedded job worker.")
-def serve(host: str | None, port: int | None, workers: int, threads: int, demo: bool,
-          no_worker: bool) -> None:
+def serve(
+    host: str | None, port: int | None, workers: int, threads: int, demo: bool, no_worker: bool
+) -> None:
     """Start the service (gunicorn) with an embedded job worker."""
     from mlserve.server import run_server
 
@@ -44,8 +55,13 @@ def serve(host: str | None, port: int | None, workers: int, threads: int, demo: 
 
 
 @main.command()
-@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Training jobs run at once by this process.")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Training jobs run at once by this process.",
+)
 @click.option("--parent-pid", type=int, default=None, hidden=True)
 def worker(threads: int, parent_pid: int | None) -> None:
     """Run a job worker: consume training jobs from the queue."""
@@ -53,8 +69,9 @@ def worker(threads: int, parent_pid: int | None) -> None:
     from mlserve.worker import run_worker
 
     settings = _settings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     run_worker(Context.from_settings(settings), threads=threads, parent_pid=parent_pid)
 
 

@@ -124,15 +124,15 @@ class ApiError(ClientError):
         )
 
 
-class ConnectionFailed(ClientError):  # noqa: N818 (named like mlserve.errors)
+class ConnectionFailed(ClientError):
     """The server could not be reached, or did not answer in time."""
 
 
-class InvalidResponse(ClientError):  # noqa: N818 (named like mlserve.errors)
+class InvalidResponse(ClientError):
     """A successful response whose body is not the expected JSON object."""
 
 
-class JobTimeout(ClientError, TimeoutError):  # noqa: N818 (named like mlserve.errors)
+class JobTimeout(ClientError, TimeoutError):
     """:meth:`Client.wait_for_job` gave up before the job finished.
 
     Parameters

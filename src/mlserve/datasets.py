@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -131,7 +131,9 @@ def _read_parquet(data: bytes) -> pd.DataFrame:
     try:
         table = pq.ParquetFile(io.BytesIO(data)).read()
     except (pa.ArrowException, OSError) as exc:
-        raise UnsupportedMediaType("file is not a readable Parquet file", {"field": "file"}) from exc
+        raise UnsupportedMediaType(
+            "file is not a readable Parquet file", {"field": "file"}
+        ) from exc
     names = [str(n) for n in table.column_names]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -160,7 +162,7 @@ def check_name(name: str, field: str = "name") -> str:
     return name
 
 
-def create_dataset(ctx: Context, name: str | None, filename: str, stream: BinaryIO) -> Dataset:
+def create_dataset(ctx: Context, name: str | None, filename: str, stream: IO[bytes]) -> Dataset:
     """Parse, validate and store an upload; return its dataset row.
 
     The Parquet file is written atomically before the row is committed; if the

@@ -102,7 +102,7 @@ class Database:
 def _is_connection_error(exc: SQLAlchemyError) -> bool:
     from sqlalchemy.exc import DBAPIError
 
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated) or (
+    return (isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)) or (
         exc.__class__.__name__ == "OperationalError" and "connect" in str(exc).lower()
     )
 

@@ -57,11 +57,18 @@ def ensure_demo_models(ctx: Context) -> list[str]:
         if registry.find_model(ctx, demo.model_name) is not None:
             continue
         dataset = datasets.create_dataset_from_frame(ctx, demo.model_name, _frame(demo.loader))
-        spec = TrainSpec(dataset_id=dataset.id, target="target", algorithm=demo.algorithm,
-                         model_name=demo.model_name)
+        spec = TrainSpec(
+            dataset_id=dataset.id,
+            target="target",
+            algorithm=demo.algorithm,
+            model_name=demo.model_name,
+        )
         task = check_spec(spec, dataset.n_rows, datasets.column_index(dataset))
-        job = TrainingJob(dataset_id=dataset.id, model_name=demo.model_name,
-                          spec={**spec.model_dump(), "task": task})
+        job = TrainingJob(
+            dataset_id=dataset.id,
+            model_name=demo.model_name,
+            spec={**spec.model_dump(), "task": task},
+        )
         with ctx.db.session() as session:
             session.add(job)
         jobs.execute_job(ctx, job.id, "demo")

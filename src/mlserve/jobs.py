@@ -34,7 +34,7 @@ class JobQueue:
     """A Huey instance and the training task registered on it."""
 
     huey: Huey
-    train: TaskWrapper
+    train: TaskWrapper | None
     worker_id: str = IMMEDIATE_WORKER_ID
 
 
@@ -51,7 +51,7 @@ def build_queue(ctx: Context) -> JobQueue:
         huey = SqliteHuey("mlserve", filename=url.removeprefix("sqlite:///"), results=False)
     else:
         raise ValueError(f"unsupported queue_url {url!r}: use redis://... or sqlite:///...")
-    queue = JobQueue(huey=huey, train=None)  # type: ignore[arg-type]
+    queue = JobQueue(huey=huey, train=None)
 
     def run_training(job_id: str) -> None:
         execute_job(ctx, job_id, queue.worker_id)
@@ -80,6 +80,7 @@ def submit_training_job(ctx: Context, spec: TrainSpec) -> TrainingJob:
     with ctx.db.session() as session:
         session.add(job)
     try:
+        assert ctx.queue.train is not None
         ctx.queue.train(job.id)
     except Exception as exc:
         if ctx.settings.jobs_immediate:
@@ -120,13 +121,21 @@ def artifact_key(job_id: str) -> str:
     return f"models/{job_id}.skops"
 
 
-def _register(ctx: Context, job: TrainingJob, spec: TrainSpec, result: TrainResult,
-              artifact: StoredArtifact) -> None:
+def _register(
+    ctx: Context, job: TrainingJob, spec: TrainSpec, result: TrainResult, artifact: StoredArtifact
+) -> None:
     for attempt in range(5):
         try:
             with ctx.db.session() as session:
-                version = registry.add_version(session, job.model_name, result, spec.algorithm,
-                                               artifact, job.dataset_id, job.id)
+                version = registry.add_version(
+                    session,
+                    job.model_name,
+                    result,
+                    spec.algorithm,
+                    artifact,
+                    job.dataset_id,
+                    job.id,
+                )
                 row = session.get(TrainingJob, job.id)
                 assert row is not None
                 row.status, row.progress, row.stage = "succeeded", 1.0, "done"
@@ -142,7 +151,12 @@ def _claim(ctx: Context, job_id: str, worker_id: str) -> bool:
         job = session.get(TrainingJob, job_id, with_for_update=True)
         if job is None or job.status != "queued":
             return False
-        job.status, job.stage, job.worker_id, job.started_at = "running", "starting", worker_id, utcnow()
+        job.status, job.stage, job.worker_id, job.started_at = (
+            "running",
+            "starting",
+            worker_id,
+            utcnow(),
+        )
         return True
 
 

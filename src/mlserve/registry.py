@@ -12,10 +12,10 @@ import re
 from typing import Any
 
 import skops.io as sio
+from sklearn.pipeline import Pipeline
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sklearn.pipeline import Pipeline
 
 from mlserve.context import Context
 from mlserve.errors import NotFound, ValidationFailed
@@ -220,13 +220,16 @@ def delete_alias(ctx: Context, name: str, alias: str) -> None:
     with ctx.db.session() as session:
         row = session.get(ModelAlias, (name, alias))
         if row is None:
-            raise NotFound(f"model {name!r} has no alias {alias!r}",
-                           {"resource": "alias", "model": name, "alias": alias})
+            raise NotFound(
+                f"model {name!r} has no alias {alias!r}",
+                {"resource": "alias", "model": name, "alias": alias},
+            )
         session.delete(row)
 
 
-def resolve(ctx: Context, name: str, alias: str | None = None,
-            version: int | None = None) -> ModelVersion:
+def resolve(
+    ctx: Context, name: str, alias: str | None = None, version: int | None = None
+) -> ModelVersion:
     """Find the version a request means.
 
     ``version`` wins; else ``alias``; else alias ``production`` if set, else the
@@ -250,8 +253,10 @@ def resolve(ctx: Context, name: str, alias: str | None = None,
             number: int | None = row.version
         elif alias is not None and alias != "latest":
             get_model(ctx, name)
-            raise NotFound(f"model {name!r} has no alias {alias!r}",
-                           {"resource": "alias", "model": name, "alias": alias})
+            raise NotFound(
+                f"model {name!r} has no alias {alias!r}",
+                {"resource": "alias", "model": name, "alias": alias},
+            )
         else:
             number = session.scalar(
                 select(func.max(ModelVersion.version)).where(ModelVersion.model_name == name)

@@ -13,7 +13,7 @@ from mlserve.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class GunicornServer(BaseApplication):  # type: ignore[misc]
+class GunicornServer(BaseApplication):
     """gunicorn with mlserve's app factory called in each worker (after fork)."""
 
     def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
@@ -45,8 +45,13 @@ def prepare(settings: Settings, demo: bool) -> None:
     ctx.db.dispose()
 
 
-def run_server(settings: Settings, workers: int = 1, threads: int = 4, demo: bool = False,
-               embedded_worker: bool = True) -> None:
+def run_server(
+    settings: Settings,
+    workers: int = 1,
+    threads: int = 4,
+    demo: bool = False,
+    embedded_worker: bool = True,
+) -> None:
     """Serve until interrupted.
 
     Parameters
@@ -63,8 +68,9 @@ def run_server(settings: Settings, workers: int = 1, threads: int = 4, demo: boo
     """
     from mlserve.cli import spawn_worker, stop_child
 
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     prepare(settings, demo)
     child = spawn_worker(settings) if embedded_worker else None
     options = {

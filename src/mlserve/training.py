@@ -108,13 +108,16 @@ def check_spec(spec: TrainSpec, n_rows: int, columns: dict[str, dict[str, Any]])
     """
     target = columns.get(spec.target)
     if target is None:
-        raise ValidationFailed(f"target column {spec.target!r} is not in the dataset",
-                               {"field": "target", "columns": sorted(columns)})
+        raise ValidationFailed(
+            f"target column {spec.target!r} is not in the dataset",
+            {"field": "target", "columns": sorted(columns)},
+        )
     features = spec.features or [c for c in columns if c != spec.target]
     for name in features:
         if name not in columns:
-            raise ValidationFailed(f"feature {name!r} is not in the dataset",
-                                   {"field": "features", "value": name})
+            raise ValidationFailed(
+                f"feature {name!r} is not in the dataset", {"field": "features", "value": name}
+            )
     if spec.target in features:
         raise ValidationFailed("the target cannot also be a feature", {"field": "features"})
     if len(set(features)) != len(features):
@@ -122,8 +125,7 @@ def check_spec(spec: TrainSpec, n_rows: int, columns: dict[str, dict[str, Any]])
     if not features:
         raise ValidationFailed("the dataset has no feature column", {"field": "features"})
     if target["unique"] <= 1:
-        raise ValidationFailed(f"target column {spec.target!r} is constant",
-                               {"field": "target"})
+        raise ValidationFailed(f"target column {spec.target!r} is constant", {"field": "target"})
     if target["missing"] and not spec.drop_missing_target:
         raise ValidationFailed(
             f"target column has {target['missing']} missing values; set drop_missing_target",
@@ -194,7 +196,9 @@ def _noop(_fraction: float, _stage: str) -> None:
     return None
 
 
-def train(frame: pd.DataFrame, spec: TrainSpec, task: str, progress: Progress = _noop) -> TrainResult:
+def train(
+    frame: pd.DataFrame, spec: TrainSpec, task: str, progress: Progress = _noop
+) -> TrainResult:
     """Fit and evaluate the spec's pipeline on ``frame``.
 
     Parameters
@@ -234,9 +238,20 @@ def train(frame: pd.DataFrame, spec: TrainSpec, task: str, progress: Progress = 
     metrics = evaluate(pipeline, X_test, y_test, task)
     classes = getattr(pipeline, "classes_", None) if task == "classification" else None
     signature = infer_signature(frame[features], y, task, classes)
-    params = _jsonable_params(inner_estimator(pipeline.named_steps["estimator"]).get_params(deep=False))
-    return TrainResult(pipeline, task, params, metrics, cv_metrics, signature,
-                       training_seconds, len(X_train), len(X_test))
+    params = _jsonable_params(
+        inner_estimator(pipeline.named_steps["estimator"]).get_params(deep=False)
+    )
+    return TrainResult(
+        pipeline,
+        task,
+        params,
+        metrics,
+        cv_metrics,
+        signature,
+        training_seconds,
+        len(X_train),
+        len(X_test),
+    )
 
 
 def _pipeline(spec: TrainSpec, task: str, signature: dict[str, Any]) -> Pipeline:
@@ -244,8 +259,9 @@ def _pipeline(spec: TrainSpec, task: str, signature: dict[str, Any]) -> Pipeline
     numeric = [f["name"] for f in inputs if f["type"] != "string"]
     categorical = [f["name"] for f in inputs if f["type"] == "string"]
     estimator = build_estimator(get_algorithm(spec.algorithm, task), spec.params, spec.random_state)
-    return Pipeline([("preprocess", build_preprocessor(numeric, categorical)),
-                     ("estimator", estimator)])
+    return Pipeline(
+        [("preprocess", build_preprocessor(numeric, categorical)), ("estimator", estimator)]
+    )
 
 
 def evaluate(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, task: str) -> dict[str, Any]:
@@ -257,8 +273,14 @@ def evaluate(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, task: str) -> di
     return classification_metrics(y.to_numpy(), y_pred, proba, pipeline.classes_)
 
 
-def cross_validate(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, spec: TrainSpec,
-                   task: str, progress: Progress) -> dict[str, Any]:
+def cross_validate(
+    pipeline: Pipeline,
+    X: pd.DataFrame,
+    y: pd.Series,
+    spec: TrainSpec,
+    task: str,
+    progress: Progress,
+) -> dict[str, Any]:
     """K-fold CV (stratified for classification) of an unfitted pipeline.
 
     Returns
@@ -282,8 +304,11 @@ def cross_validate(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, spec: Trai
             scores[key].append(float(fold_metrics[key]))
     summary: dict[str, Any] = {"folds": spec.cv_folds}
     for key, values in scores.items():
-        summary[key] = {"mean": float(np.mean(values)), "std": float(np.std(values)),
-                        "values": values}
+        summary[key] = {
+            "mean": float(np.mean(values)),
+            "std": float(np.std(values)),
+            "values": values,
+        }
     return summary
 
 

@@ -35,8 +35,11 @@ def beat(ctx: Context, worker_id: str) -> None:
     with ctx.db.session() as session:
         row = session.get(WorkerHeartbeat, worker_id)
         if row is None:
-            session.add(WorkerHeartbeat(worker_id=worker_id, hostname=socket.gethostname()[:255],
-                                        pid=os.getpid()))
+            session.add(
+                WorkerHeartbeat(
+                    worker_id=worker_id, hostname=socket.gethostname()[:255], pid=os.getpid()
+                )
+            )
         else:
             row.last_seen_at = utcnow()
 
@@ -73,8 +76,9 @@ def _prune_heartbeats(ctx: Context) -> None:
         session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.last_seen_at < cutoff))
 
 
-def _housekeeping(ctx: Context, worker_id: str, stop: threading.Event,
-                  parent_pid: int | None) -> None:
+def _housekeeping(
+    ctx: Context, worker_id: str, stop: threading.Event, parent_pid: int | None
+) -> None:
     while not stop.wait(ctx.settings.worker_heartbeat_interval_s):
         if parent_pid is not None and os.getppid() != parent_pid:
             log.error("the service that started this worker is gone; exiting")
@@ -108,12 +112,19 @@ def run_worker(ctx: Context, threads: int = 1, parent_pid: int | None = None) ->
     _prune_heartbeats(ctx)
     recover_stale_jobs(ctx)
     stop = threading.Event()
-    keeper = threading.Thread(target=_housekeeping, args=(ctx, worker_id, stop, parent_pid),
-                              name="mlserve-heartbeat", daemon=True)
+    keeper = threading.Thread(
+        target=_housekeeping,
+        args=(ctx, worker_id, stop, parent_pid),
+        name="mlserve-heartbeat",
+        daemon=True,
+    )
     keeper.start()
     consumer = ctx.queue.huey.create_consumer(
-        workers=threads, worker_type="thread", periodic=False,
-        max_delay=ctx.settings.job_poll_interval_s, check_worker_health=True,
+        workers=threads,
+        worker_type="thread",
+        periodic=False,
+        max_delay=ctx.settings.job_poll_interval_s,
+        check_worker_health=True,
     )
     log.info("worker %s consuming jobs from %s", worker_id, ctx.settings.resolved_queue_url)
     try:

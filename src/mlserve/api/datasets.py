@@ -18,15 +18,18 @@ bp = APIBlueprint("datasets", __name__, url_prefix="/api/v1/datasets", tag="data
 @bp.post("")
 @bp.input(DatasetUploadIn, location="form_and_files", validation=False)
 @bp.output(DatasetOut, status_code=201)
-@bp.doc(summary="Upload a CSV or Parquet file",
-        responses={413: "file too large", 415: "not CSV or Parquet", 422: "invalid file"})
+@bp.doc(
+    summary="Upload a CSV or Parquet file",
+    responses={413: "file too large", 415: "not CSV or Parquet", 422: "invalid file"},
+)
 def upload(form_and_files_data: Any) -> Dataset:
     upload = request.files.get("file")
     if upload is None:
         raise ValidationFailed("send the file as multipart field 'file'", {"field": "file"})
     ctx = current_app.extensions["mlserve"]
-    return service.create_dataset(ctx, request.form.get("name"), upload.filename or "upload",
-                                  upload.stream)
+    return service.create_dataset(
+        ctx, request.form.get("name"), upload.filename or "upload", upload.stream
+    )
 
 
 @bp.get("")

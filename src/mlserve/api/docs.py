@@ -7,8 +7,12 @@ from flask import Response, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
 bp = APIBlueprint("docs_assets", __name__, url_prefix="/docs/assets", enable_openapi=False)
-ASSETS = {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
-          "favicon-32x32.png"}
+ASSETS = {
+    "swagger-ui.css",
+    "swagger-ui-bundle.js",
+    "swagger-ui-standalone-preset.js",
+    "favicon-32x32.png",
+}
 
 
 @bp.get("/<filename>")

@@ -14,17 +14,28 @@ from mlserve.errors import MlserveError
 
 log = logging.getLogger(__name__)
 
-CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-         405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-         415: "unsupported_media_type", 422: "validation_error", 429: "too_many_requests",
-         503: "service_unavailable"}
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    503: "service_unavailable",
+}
 
 
-def error_response(status: int, code: str, message: str,
-                   details: dict[str, Any] | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> Response:
     """The error envelope as a response."""
-    return json_response({"error": {"code": code, "message": message,
-                                    "details": details or {}}}, status)
+    return json_response(
+        {"error": {"code": code, "message": message, "details": details or {}}}, status
+    )
 
 
 def _validation_details(detail: Any) -> dict[str, Any]:
@@ -59,8 +70,7 @@ def register_error_handlers(app: APIFlask) -> None:
                 message = f"{field}: {first[0]}"
             return error_response(422, "validation_error", message, details)
         response = error_response(status, CODES.get(status, "http_error"), exc.message or "")
-        for key, value in (exc.headers or {}).items():
-            response.headers[key] = value
+        response.headers.update(dict(exc.headers or {}))
         return response
 
     @app.errorhandler(HTTPException)

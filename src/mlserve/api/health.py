@@ -21,15 +21,19 @@ def health() -> dict[str, str]:
 
 @bp.get("/ready")
 @bp.output(HealthOut)
-@bp.doc(summary="Readiness: database reachable and a job worker alive",
-        responses={503: "not ready"})
+@bp.doc(
+    summary="Readiness: database reachable and a job worker alive", responses={503: "not ready"}
+)
 def ready() -> Response:
     ctx = current_app.extensions["mlserve"]
     database = ctx.db.ping()
     worker = ctx.settings.jobs_immediate or (database and bool(live_workers(ctx)))
-    checks = {"database": "ok" if database else "unreachable",
-              "worker": "ok" if worker else "no live worker"}
+    checks = {
+        "database": "ok" if database else "unreachable",
+        "worker": "ok" if worker else "no live worker",
+    }
     if database and worker:
         return json_response({"status": "ready", "checks": checks})
-    return json_response({"error": {"code": "service_unavailable", "message": "not ready",
-                                    "details": checks}}, 503)
+    return json_response(
+        {"error": {"code": "service_unavailable", "message": "not ready", "details": checks}}, 503
+    )

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from flask import Flask, Response, request
+from flask import Response, request
 from flask.json.provider import JSONProvider
 
 from mlserve.errors import MalformedJSON, UnsupportedMediaType
@@ -46,7 +46,7 @@ class OrjsonProvider(JSONProvider):
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
         obj = args[0] if len(args) == 1 else (args or kwargs)
-        return self._app.response_class(dumps(obj), mimetype="application/json")
+        return Response(dumps(obj), mimetype="application/json")
 
 
 def _lenient(constant: str) -> float:
@@ -69,8 +69,7 @@ def read_json_body() -> Any:
     """
     mimetype = request.mimetype
     if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
-        raise UnsupportedMediaType("send the body as application/json",
-                                   {"content_type": mimetype})
+        raise UnsupportedMediaType("send the body as application/json", {"content_type": mimetype})
     body = request.get_data(cache=False)
     try:
         return orjson.loads(body)

@@ -8,7 +8,14 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from mlserve import registry
-from mlserve.api.schemas import AliasIn, AliasOut, ModelListOut, ModelOut, VersionListOut, VersionOut
+from mlserve.api.schemas import (
+    AliasIn,
+    AliasOut,
+    ModelListOut,
+    ModelOut,
+    VersionListOut,
+    VersionOut,
+)
 
 bp = APIBlueprint("models", __name__, url_prefix="/api/v1/models", tag="models")
 
@@ -31,13 +38,17 @@ def get_model(name: str) -> dict[str, Any]:
 @bp.output(VersionListOut)
 @bp.doc(summary="Versions of a model, newest first", responses={404: "not found"})
 def list_versions(name: str) -> dict[str, Any]:
-    return {"versions": registry.describe_model(current_app.extensions["mlserve"], name)["versions"]}
+    return {
+        "versions": registry.describe_model(current_app.extensions["mlserve"], name)["versions"]
+    }
 
 
 @bp.get("/<name>/versions/<int:version>")
 @bp.output(VersionOut)
-@bp.doc(summary="One model version: metrics, parameters, signature, lineage",
-        responses={404: "not found"})
+@bp.doc(
+    summary="One model version: metrics, parameters, signature, lineage",
+    responses={404: "not found"},
+)
 def get_version(name: str, version: int) -> dict[str, Any]:
     return registry.describe_version(current_app.extensions["mlserve"], name, version)
 
@@ -45,8 +56,10 @@ def get_version(name: str, version: int) -> dict[str, Any]:
 @bp.put("/<name>/aliases/<alias>")
 @bp.input(AliasIn, location="json")
 @bp.output(AliasOut)
-@bp.doc(summary="Point an alias (production, staging...) at a version",
-        responses={404: "unknown model or version", 422: "invalid alias"})
+@bp.doc(
+    summary="Point an alias (production, staging...) at a version",
+    responses={404: "unknown model or version", 422: "invalid alias"},
+)
 def set_alias(name: str, alias: str, json_data: dict[str, int]) -> dict[str, Any]:
     ctx = current_app.extensions["mlserve"]
     row = registry.set_alias(ctx, name, alias, json_data["version"])

@@ -11,15 +11,18 @@ from mlserve import jobs
 from mlserve.api.schemas import JobListOut, JobOut, PageIn
 from mlserve.training import TrainSpec
 
-bp = APIBlueprint("training_jobs", __name__, url_prefix="/api/v1/training-jobs",
-                  tag="training jobs")
+bp = APIBlueprint(
+    "training_jobs", __name__, url_prefix="/api/v1/training-jobs", tag="training jobs"
+)
 
 
 @bp.post("")
 @bp.input(TrainSpec, location="json")
 @bp.output(JobOut, status_code=202)
-@bp.doc(summary="Start a training job", responses={404: "unknown dataset",
-                                                    422: "invalid spec or hyper-parameter"})
+@bp.doc(
+    summary="Start a training job",
+    responses={404: "unknown dataset", 422: "invalid spec or hyper-parameter"},
+)
 def create_job(json_data: TrainSpec) -> dict[str, Any]:
     ctx = current_app.extensions["mlserve"]
     return jobs.job_view(jobs.submit_training_job(ctx, json_data))
@@ -37,7 +40,9 @@ def list_jobs(query_data: dict[str, int]) -> dict[str, Any]:
 
 @bp.get("/<job_id>")
 @bp.output(JobOut)
-@bp.doc(summary="A job's status, progress, stage, error and resulting version",
-        responses={404: "not found"})
+@bp.doc(
+    summary="A job's status, progress, stage, error and resulting version",
+    responses={404: "not found"},
+)
 def get_job(job_id: str) -> dict[str, Any]:
     return jobs.job_view(jobs.get_job(current_app.extensions["mlserve"], job_id))

@@ -56,8 +56,9 @@ def load_pipeline(data: bytes) -> Pipeline:
         untrusted = sio.get_untrusted_types(data=data)
         refused = sorted(set(untrusted) - set(ALLOWED_TYPES))
         if refused:
-            raise Conflict("model artifact holds types that are not allowed",
-                           {"types": refused[:20]})
+            raise Conflict(
+                "model artifact holds types that are not allowed", {"types": refused[:20]}
+            )
         pipeline = sio.loads(data, trusted=list(untrusted))
     except Conflict:
         raise
@@ -138,8 +139,15 @@ class ModelCache:
         data = self._ctx.store.get_bytes(row.artifact_key, expected_sha256=row.artifact_sha256)
         pipeline = load_pipeline(data)
         classes = row.signature["output"].get("classes")
-        return LoadedModel(row.model_name, row.version, pipeline, row.signature,
-                           InstanceValidator(row.signature), classes, row.artifact_sha256)
+        return LoadedModel(
+            row.model_name,
+            row.version,
+            pipeline,
+            row.signature,
+            InstanceValidator(row.signature),
+            classes,
+            row.artifact_sha256,
+        )
 
     def clear(self) -> None:
         """Forget every loaded model."""

@@ -35,8 +35,9 @@ class PredictionResult:
     classes: list[Any] | None
 
 
-def predict(ctx: Context, name: str, instances: Any, alias: str | None = None,
-            version: int | None = None) -> PredictionResult:
+def predict(
+    ctx: Context, name: str, instances: Any, alias: str | None = None, version: int | None = None
+) -> PredictionResult:
     """Predict ``instances`` with the version of ``name`` that alias/version select.
 
     Parameters
@@ -62,8 +63,10 @@ def predict(ctx: Context, name: str, instances: Any, alias: str | None = None,
     """
     limit = ctx.settings.max_batch_rows
     if isinstance(instances, list) and len(instances) > limit:
-        raise PayloadTooLarge(f"{len(instances)} instances exceed max_batch_rows={limit}",
-                              {"field": "instances", "limit": limit})
+        raise PayloadTooLarge(
+            f"{len(instances)} instances exceed max_batch_rows={limit}",
+            {"field": "instances", "limit": limit},
+        )
     row = registry.resolve(ctx, name, alias=alias, version=version)
     model = ctx.models.get(row)
     frame = model.validator.validate(instances)
@@ -71,5 +74,6 @@ def predict(ctx: Context, name: str, instances: Any, alias: str | None = None,
     probabilities = None
     if model.classes is not None and hasattr(model.pipeline, "predict_proba"):
         probabilities = model.pipeline.predict_proba(frame)
-    return PredictionResult(model.model_name, model.version, predictions, probabilities,
-                            model.classes)
+    return PredictionResult(
+        model.model_name, model.version, predictions, probabilities, model.classes
+    )

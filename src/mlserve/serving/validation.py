@@ -49,8 +49,7 @@ CHECKS: dict[str, tuple[Check, str]] = {
 
 
 def _fail(row: int, field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"instances[{row}].{field}: {message}",
-                            {"field": field, "row": row})
+    return ValidationFailed(f"instances[{row}].{field}: {message}", {"field": field, "row": row})
 
 
 class InstanceValidator:
@@ -64,8 +63,10 @@ class InstanceValidator:
 
     def __init__(self, signature: dict[str, Any]) -> None:
         self.features: list[str] = [f["name"] for f in signature["inputs"]]
-        self._specs = [(f["name"], *CHECKS[f["type"]], bool(f["nullable"]), f["type"])
-                       for f in signature["inputs"]]
+        self._specs = [
+            (f["name"], *CHECKS[f["type"]], bool(f["nullable"]), f["type"])
+            for f in signature["inputs"]
+        ]
         self._names = frozenset(self.features)
 
     def validate(self, instances: Any) -> pd.DataFrame:
@@ -90,8 +91,9 @@ class InstanceValidator:
             signature does not allow it. ``details`` holds ``row`` and ``field``.
         """
         if not isinstance(instances, list) or not instances:
-            raise ValidationFailed("instances must be a non-empty list of objects",
-                                   {"field": "instances"})
+            raise ValidationFailed(
+                "instances must be a non-empty list of objects", {"field": "instances"}
+            )
         columns: dict[str, list[Any]] = {name: [] for name in self.features}
         for index, row in enumerate(instances):
             self._check_row(index, row, columns)
@@ -99,8 +101,9 @@ class InstanceValidator:
 
     def _check_row(self, index: int, row: Any, columns: dict[str, list[Any]]) -> None:
         if not isinstance(row, dict):
-            raise ValidationFailed(f"instances[{index}] must be an object",
-                                   {"field": "instances", "row": index})
+            raise ValidationFailed(
+                f"instances[{index}] must be an object", {"field": "instances", "row": index}
+            )
         if len(row) != len(self._names) or not self._names.issuperset(row):
             extra = sorted(set(row) - self._names)
             if extra:
@@ -121,8 +124,12 @@ class InstanceValidator:
         for name, _check, _expected, _nullable, kind in self._specs:
             values = columns[name]
             if kind == "string":
-                data[name] = np.array(values, dtype=object)
+                # A Series keeps dtype object and None (as in training); a bare object
+                # array would become pandas' str dtype with NaN, which the imputer treats
+                # differently from the None the pipeline was fitted on.
+                data[name] = pd.Series(values, dtype=object)
             else:
-                data[name] = np.array([np.nan if v is None else float(v) for v in values],
-                                      dtype=np.float64)
+                data[name] = np.array(
+                    [np.nan if v is None else float(v) for v in values], dtype=np.float64
+                )
         return pd.DataFrame(data, index=pd.RangeIndex(n_rows))
