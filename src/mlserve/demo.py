@@ -27,7 +27,7 @@ class Demo:
 
 DEMOS = (
     # Efron et al. (2004), "Least Angle Regression": 442 patients, 10 features.
-    Demo("diabetes", "load_diabetes", "gradient_boosting"),
+    Demo("diabetes", "load_diabetes", "ridge"),
     # Wolberg et al., Breast Cancer Wisconsin (Diagnostic): 569 samples, 30 features.
     Demo("breast_cancer", "load_breast_cancer", "logistic_regression"),
 )

@@ -1,0 +1,123 @@
+"""Worker heartbeats, readiness and recovery of jobs whose worker died."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from mlserve import create_app
+from mlserve.context import Context
+from mlserve.db import Database
+from mlserve.jobs import artifact_key, get_job
+from mlserve.models import Dataset, TrainingJob, WorkerHeartbeat, new_id, utcnow
+from mlserve.settings import Settings
+from mlserve.worker import beat, live_workers, recover_stale_jobs
+
+
+@pytest.fixture
+def queued_ctx(tmp_path: Path) -> Context:
+    """A context with a real (SQLite) queue, as the service has."""
+    app = create_app(Settings(home=tmp_path, log_level="WARNING", worker_heartbeat_timeout_s=5))
+    ctx: Context = app.extensions["mlserve"]
+    return ctx
+
+
+def _running_job(ctx: Context, worker_id: str) -> str:
+    with ctx.db.session() as session:
+        session.add(
+            Dataset(
+                id="d" * 32,
+                name="d",
+                filename="d.csv",
+                source_format="csv",
+                n_rows=1,
+                n_columns=1,
+                size_bytes=1,
+                artifact_key="datasets/d.parquet",
+                sha256="0" * 64,
+                columns=[],
+            )
+        )
+    job = TrainingJob(
+        id=new_id(),
+        dataset_id="d" * 32,
+        model_name="m",
+        spec={},
+        status="running",
+        worker_id=worker_id,
+        started_at=utcnow(),
+    )
+    with ctx.db.session() as session:
+        session.merge(job)
+    ctx.store.put_bytes(artifact_key(job.id), b"half a model")
+    return job.id
+
+
+def _age_heartbeat(ctx: Context, worker_id: str, seconds: float) -> None:
+    with ctx.db.session() as session:
+        row = session.get(WorkerHeartbeat, worker_id)
+        assert row is not None
+        row.last_seen_at = utcnow() - timedelta(seconds=seconds)
+
+
+def test_recover_stale_jobs_fails_job_of_dead_worker_and_removes_artifact(
+    queued_ctx: Context,
+) -> None:
+    beat(queued_ctx, "dead-worker")
+    _age_heartbeat(queued_ctx, "dead-worker", 60)
+    job_id = _running_job(queued_ctx, "dead-worker")
+    assert recover_stale_jobs(queued_ctx) == [job_id]
+    job = get_job(queued_ctx, job_id)
+    assert job.status == "failed"
+    assert job.error is not None and "worker" in job.error
+    assert not queued_ctx.store.exists(artifact_key(job_id))
+
+
+def test_recover_stale_jobs_leaves_job_of_live_worker_running(queued_ctx: Context) -> None:
+    beat(queued_ctx, "live-worker")
+    job_id = _running_job(queued_ctx, "live-worker")
+    assert recover_stale_jobs(queued_ctx) == []
+    assert get_job(queued_ctx, job_id).status == "running"
+    assert queued_ctx.store.exists(artifact_key(job_id))
+
+
+def test_recover_stale_jobs_fails_job_whose_worker_never_beat(queued_ctx: Context) -> None:
+    job_id = _running_job(queued_ctx, "unknown-worker")
+    assert recover_stale_jobs(queued_ctx) == [job_id]
+
+
+def test_live_workers_uses_heartbeat_timeout(queued_ctx: Context) -> None:
+    beat(queued_ctx, "a")
+    beat(queued_ctx, "b")
+    _age_heartbeat(queued_ctx, "b", 6)
+    assert [row.worker_id for row in live_workers(queued_ctx)] == ["a"]
+    beat(queued_ctx, "b")
+    assert sorted(row.worker_id for row in live_workers(queued_ctx)) == ["a", "b"]
+
+
+def test_ready_is_503_without_a_live_worker_and_200_with_one(
+    queued_ctx: Context, tmp_path: Path
+) -> None:
+    app = create_app(queued_ctx.settings)
+    client = app.test_client()
+    response = client.get("/ready")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["details"] == {"database": "ok", "worker": "no live worker"}
+    beat(app.extensions["mlserve"], "w1")
+    assert client.get("/ready").get_json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "worker": "ok"},
+    }
+
+
+def test_ready_is_503_when_database_unreachable(tmp_path: Path) -> None:
+    app = create_app(Settings(home=tmp_path, jobs_immediate=True, log_level="WARNING"))
+    ctx: Context = app.extensions["mlserve"]
+    ctx.db.dispose()
+    ctx.db = Database(f"sqlite:///{tmp_path}/missing-dir/never.db")
+    response = app.test_client().get("/ready")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["details"]["database"] == "unreachable"
+    assert app.test_client().get("/health").status_code == 200
