@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import orjson
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 from huey.api import TaskWrapper
+from huey.registry import Message
+from huey.serializer import Serializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -27,6 +31,34 @@ from mlserve.training import TrainResult, TrainSpec, check_spec, train
 log = logging.getLogger(__name__)
 IMMEDIATE_WORKER_ID = "immediate"
 ERROR_MAX_CHARS = 2000
+
+
+class JsonSerializer(Serializer):
+    """Huey messages as JSON instead of pickle.
+
+    Huey pickles messages by default; anyone able to write to the queue
+    storage (a shared Redis) could then run code in every worker. mlserve's
+    messages carry only a task name and a job id, so JSON is enough, and a
+    planted message is at worst an unknown job id.
+    """
+
+    _DATETIMES = ("eta", "expires_resolved")
+
+    def _serialize(self, data: Any) -> bytes:
+        if isinstance(data, Message):
+            return orjson.dumps({"message": data._asdict()})
+        return orjson.dumps({"data": data})
+
+    def _deserialize(self, data: bytes) -> Any:
+        body = orjson.loads(data)
+        if "message" not in body:
+            return body["data"]
+        fields = body["message"]
+        for key in self._DATETIMES:
+            if fields.get(key) is not None:
+                fields[key] = datetime.fromisoformat(fields[key]).replace(tzinfo=None)
+        fields["args"] = tuple(fields.get("args") or ())
+        return Message(**fields)
 
 
 @dataclass
@@ -44,11 +76,16 @@ def build_queue(ctx: Context) -> JobQueue:
     url = settings.resolved_queue_url
     huey: Huey
     if settings.jobs_immediate:
-        huey = MemoryHuey("mlserve", immediate=True, results=False)
+        huey = MemoryHuey("mlserve", immediate=True, results=False, serializer=JsonSerializer())
     elif url.startswith(("redis://", "rediss://", "unix://")):
-        huey = RedisHuey("mlserve", url=url, results=False)
+        huey = RedisHuey("mlserve", url=url, results=False, serializer=JsonSerializer())
     elif url.startswith("sqlite:///"):
-        huey = SqliteHuey("mlserve", filename=url.removeprefix("sqlite:///"), results=False)
+        huey = SqliteHuey(
+            "mlserve",
+            filename=url.removeprefix("sqlite:///"),
+            results=False,
+            serializer=JsonSerializer(),
+        )
     else:
         raise ValueError(f"unsupported queue_url {url!r}: use redis://... or sqlite:///...")
     queue = JobQueue(huey=huey, train=None)
