@@ -436,7 +436,7 @@ def test_cli_train_requires_target(invoke: Callable[..., Result], server: FakeSe
 def test_cli_train_wait_polls_until_succeeded(
     invoke: Callable[..., Result], server: FakeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("mlserve.client.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("mlserve.client._client.time.sleep", lambda seconds: None)
 
     result = invoke("train", *REQUIRED, "--wait")
 
@@ -450,7 +450,7 @@ def test_cli_train_wait_polls_until_succeeded(
 def test_cli_train_wait_failed_job_exits_1(
     invoke: Callable[..., Result], server: FakeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("mlserve.client.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("mlserve.client._client.time.sleep", lambda seconds: None)
     server.job_statuses = ["running", "failed"]
 
     result = invoke("train", *REQUIRED, "--wait")

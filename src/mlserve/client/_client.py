@@ -1,26 +1,4 @@
-"""A small synchronous Python client for the mlserve REST API.
-
-::
-
-    from mlserve.client import Client
-
-    with Client("http://127.0.0.1:8000", api_key="...") as client:
-        dataset = client.upload_dataset("iris.csv")
-        job = client.create_training_job(dataset["id"], "species", "random_forest", "iris")
-        job = client.wait_for_job(job["id"])
-        result = client.predict("iris", [{"sepal_length": 5.1, ...}], alias="production")
-
-Every method returns the server's JSON body as parsed Python objects. Errors
-are raised as subclasses of :class:`ClientError`:
-
-::
-
-    ClientError
-    ├── ApiError          the server answered with a non-2xx status
-    ├── ConnectionFailed  the server could not be reached (or did not answer in time)
-    ├── InvalidResponse   a 2xx answer whose body is not a JSON object
-    └── JobTimeout        wait_for_job gave up (also a TimeoutError)
-"""
+"""The :class:`Client`: a small synchronous client of the mlserve REST API (httpx)."""
 
 from __future__ import annotations
 
@@ -35,17 +13,13 @@ from urllib.parse import quote
 
 import httpx
 
-__all__ = [
-    "DEFAULT_URL",
-    "TERMINAL_JOB_STATUSES",
-    "TRAINING_OPTIONS",
-    "ApiError",
-    "Client",
-    "ClientError",
-    "ConnectionFailed",
-    "InvalidResponse",
-    "JobTimeout",
-]
+from mlserve.client._exceptions import (
+    JSON,
+    ConnectionFailed,
+    InvalidResponse,
+    JobTimeout,
+    error_from_response,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 API_PREFIX = "/api/v1"
@@ -67,122 +41,12 @@ TRAINING_OPTIONS = frozenset(
     }
 )
 
-JSON = dict[str, Any]
 PathOrFile = str | os.PathLike[str] | IO[bytes]
-
-
-class ClientError(Exception):
-    """Root of every error raised by :class:`Client`.
-
-    Parameters
-    ----------
-    message : str
-        Human-readable explanation.
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class ApiError(ClientError):
-    """The server answered with a 4xx or 5xx status.
-
-    Parameters
-    ----------
-    status_code : int
-        HTTP status of the response.
-    code : str
-        Machine-readable error code from the envelope (``"not_found"``,
-        ``"validation_error"``...), or ``"http_<status>"`` when the body is
-        not an mlserve error envelope.
-    message : str
-        Human-readable message from the envelope (or the response text).
-    details : dict, optional
-        Machine-readable context from the envelope.
-    """
-
-    def __init__(
-        self,
-        status_code: int,
-        code: str,
-        message: str,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.code = code
-        self.details: dict[str, Any] = details or {}
-
-    def __str__(self) -> str:
-        return f"{self.message} ({self.code}, HTTP {self.status_code})"
-
-    def __repr__(self) -> str:
-        return (
-            f"ApiError(status_code={self.status_code!r}, code={self.code!r}, "
-            f"message={self.message!r}, details={self.details!r})"
-        )
-
-
-class ConnectionFailed(ClientError):
-    """The server could not be reached, or did not answer in time."""
-
-
-class InvalidResponse(ClientError):
-    """A successful response whose body is not the expected JSON object."""
-
-
-class JobTimeout(ClientError, TimeoutError):
-    """:meth:`Client.wait_for_job` gave up before the job finished.
-
-    Parameters
-    ----------
-    job_id : str
-        The job waited for.
-    timeout_s : float
-        How long the client waited, in seconds.
-    job : dict
-        The last state of the job seen.
-    """
-
-    def __init__(self, job_id: str, timeout_s: float, job: JSON) -> None:
-        status = job.get("status", "unknown")
-        super().__init__(
-            f"job {job_id!r} did not finish within {timeout_s:g} s (last status: {status})"
-        )
-        self.job_id = job_id
-        self.timeout_s = timeout_s
-        self.job = job
 
 
 def _segment(value: object) -> str:
     """Quote ``value`` for use as one URL path segment."""
     return quote(str(value), safe="")
-
-
-def _error_from_response(response: httpx.Response) -> ApiError:
-    """Build an :class:`ApiError` from a non-2xx response, envelope or not."""
-    status = response.status_code
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        error = body["error"]
-        code = error.get("code")
-        message = error.get("message")
-        details = error.get("details")
-        return ApiError(
-            status,
-            code if isinstance(code, str) and code else f"http_{status}",
-            message if isinstance(message, str) and message else response.reason_phrase,
-            details if isinstance(details, dict) else None,
-        )
-    text = response.text.strip()
-    if len(text) > 500:
-        text = text[:500] + "..."
-    message = text or response.reason_phrase or f"HTTP {status}"
-    return ApiError(status, f"http_{status}", message)
 
 
 class Client:
@@ -275,7 +139,7 @@ class Client:
                 f"cannot reach mlserve at {self.url} ({method} {path}): {exc}"
             ) from exc
         if not response.is_success:
-            raise _error_from_response(response)
+            raise error_from_response(response)
         try:
             body: Any = response.json()
         except ValueError as exc:
