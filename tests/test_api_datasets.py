@@ -91,8 +91,9 @@ SMALL_CSV = b"x,y,label\n1,2.5,a\n2,,b\n3,4.5,a\n"
 
 
 @pytest.fixture(scope="module")
-def california(tmp_path_factory: pytest.TempPathFactory,
-               california_bytes: bytes) -> Iterator[dict[str, Any]]:
+def california(
+    tmp_path_factory: pytest.TempPathFactory, california_bytes: bytes
+) -> Iterator[dict[str, Any]]:
     """One upload of california_housing.csv for the whole module (own app and home)."""
     home = tmp_path_factory.mktemp("california") / "home"
     application: Flask = create_app(Settings(home=home, jobs_immediate=True, log_level="WARNING"))
@@ -114,8 +115,9 @@ def _column(body: dict[str, Any], name: str) -> dict[str, Any]:
     return matches[0]
 
 
-def test_upload_california_returns_201_with_shape(california: dict[str, Any],
-                                                  california_frame: pd.DataFrame) -> None:
+def test_upload_california_returns_201_with_shape(
+    california: dict[str, Any], california_frame: pd.DataFrame
+) -> None:
     body = california["body"]
     assert california["status"] == 201
     assert body["n_rows"] == 20640 == len(california_frame)
@@ -136,8 +138,9 @@ def test_upload_california_total_bedrooms_missing_is_207(california: dict[str, A
             assert other["missing"] == 0, other["name"]
 
 
-def test_upload_california_ocean_proximity_top_counts(california: dict[str, Any],
-                                                      california_frame: pd.DataFrame) -> None:
+def test_upload_california_ocean_proximity_top_counts(
+    california: dict[str, Any], california_frame: pd.DataFrame
+) -> None:
     column = _column(california["body"], "ocean_proximity")
     assert column["type"] == "string"
     assert column["unique"] == 5
@@ -161,8 +164,9 @@ def test_upload_california_median_income_stats_match_pandas(
     assert column["max"] == pytest.approx(15.0001)
 
 
-def test_upload_california_every_column_matches_pandas(california: dict[str, Any],
-                                                       california_frame: pd.DataFrame) -> None:
+def test_upload_california_every_column_matches_pandas(
+    california: dict[str, Any], california_frame: pd.DataFrame
+) -> None:
     for name in california_frame.columns:
         series = california_frame[name]
         column = _column(california["body"], name)
@@ -196,8 +200,17 @@ def test_upload_small_csv_reports_types_and_statistics(client: FlaskClient) -> N
     body = response.get_json()
     assert (body["n_rows"], body["n_columns"]) == (3, 3)
     x, y, label = body["columns"]
-    assert x == {"name": "x", "type": "integer", "dtype": "int64", "missing": 0, "unique": 3,
-                 "min": 1.0, "max": 3.0, "mean": 2.0, "std": 1.0}
+    assert x == {
+        "name": "x",
+        "type": "integer",
+        "dtype": "int64",
+        "missing": 0,
+        "unique": 3,
+        "min": 1.0,
+        "max": 3.0,
+        "mean": 2.0,
+        "std": 1.0,
+    }
     assert y["type"] == "number" and y["missing"] == 1 and y["unique"] == 2
     assert (y["min"], y["max"], y["mean"]) == (2.5, 4.5, 3.5)
     assert y["std"] == pytest.approx(math.sqrt(2.0))
@@ -220,8 +233,9 @@ def test_upload_stores_parquet_matching_sha256_and_size(client: FlaskClient, ctx
     ("form_name", "expected"),
     [(None, "small.csv"), ("my data", "my data"), ("  padded  ", "padded")],
 )
-def test_upload_name_defaults_to_filename(client: FlaskClient, form_name: str | None,
-                                          expected: str) -> None:
+def test_upload_name_defaults_to_filename(
+    client: FlaskClient, form_name: str | None, expected: str
+) -> None:
     response = upload(client, SMALL_CSV, "small.csv", name=form_name)
     assert response.status_code == 201
     assert response.get_json()["name"] == expected
@@ -229,23 +243,31 @@ def test_upload_name_defaults_to_filename(client: FlaskClient, form_name: str | 
 
 
 def test_upload_real_parquet_returns_201(client: FlaskClient) -> None:
-    table = pa.table({
-        "count": pa.array([1, 2, 3, 4], type=pa.int64()),
-        "ratio": pa.array([0.5, None, 1.5, 2.5], type=pa.float64()),
-        "flag": pa.array([True, False, True, True]),
-        "colour": pa.array(["red", "blue", None, "red"]),
-    })
+    table = pa.table(
+        {
+            "count": pa.array([1, 2, 3, 4], type=pa.int64()),
+            "ratio": pa.array([0.5, None, 1.5, 2.5], type=pa.float64()),
+            "flag": pa.array([True, False, True, True]),
+            "colour": pa.array(["red", "blue", None, "red"]),
+        }
+    )
     response = upload(client, parquet_bytes(table), "data.parquet")
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     assert body["source_format"] == "parquet"
     assert (body["n_rows"], body["n_columns"]) == (4, 4)
     types = {c["name"]: (c["type"], c["missing"], c["unique"]) for c in body["columns"]}
-    assert types == {"count": ("integer", 0, 4), "ratio": ("number", 1, 3),
-                     "flag": ("boolean", 0, 2), "colour": ("string", 1, 2)}
+    assert types == {
+        "count": ("integer", 0, 4),
+        "ratio": ("number", 1, 3),
+        "flag": ("boolean", 0, 2),
+        "colour": ("string", 1, 2),
+    }
     assert _column(body, "ratio")["mean"] == pytest.approx(1.5)
-    assert _column(body, "colour")["top"] == [{"value": "red", "count": 2},
-                                              {"value": "blue", "count": 1}]
+    assert _column(body, "colour")["top"] == [
+        {"value": "red", "count": 2},
+        {"value": "blue", "count": 1},
+    ]
 
 
 def test_upload_parquet_magic_wins_over_csv_name(client: FlaskClient) -> None:
@@ -281,8 +303,12 @@ def test_get_dataset_unknown_id_returns_404(client: FlaskClient) -> None:
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("limit=0", "limit"), ("limit=1001", "limit"), ("limit=abc", "limit"),
-     ("offset=-1", "offset")],
+    [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=abc", "limit"),
+        ("offset=-1", "offset"),
+    ],
 )
 def test_list_datasets_bad_page_returns_422(client: FlaskClient, query: str, field: str) -> None:
     details = assert_error(client.get(f"/api/v1/datasets?{query}"), 422, "validation_error")
@@ -291,27 +317,89 @@ def test_list_datasets_bad_page_returns_422(client: FlaskClient, query: str, fie
 
 BAD_UPLOADS = [
     # (case id, bytes, filename, status, code, message pattern, expected details subset)
-    ("binary-garbage", bytes(range(256)) * 10, "data.csv", 415, "unsupported_media_type",
-     "neither CSV", {"field": "file"}),
+    (
+        "binary-garbage",
+        bytes(range(256)) * 10,
+        "data.csv",
+        415,
+        "unsupported_media_type",
+        "neither CSV",
+        {"field": "file"},
+    ),
     ("empty", b"", "data.csv", 422, "validation_error", "empty", {"field": "file"}),
-    ("whitespace-only", b"  \n\n", "data.csv", 422, "validation_error", "empty",
-     {"field": "file"}),
-    ("header-only", b"a,b,c\n", "data.csv", 422, "validation_error", "no data rows",
-     {"field": "file"}),
-    ("ragged", b"a,b\n1,2\n3,4\n5\n6,7\n", "data.csv", 422, "validation_error", r"line 4\b",
-     {"field": "file", "line": 4, "expected": 2, "found": 1}),
-    ("ragged-long-row", b"a,b\n1,2,3\n", "data.csv", 422, "validation_error", r"line 2\b",
-     {"line": 2, "found": 3}),
-    ("duplicate-columns", b"a,b,a\n1,2,3\n", "data.csv", 422, "validation_error",
-     "duplicate column name 'a'", {"field": "file", "column": "a"}),
-    ("empty-column-name", b"a,,c\n1,2,3\n", "data.csv", 422, "validation_error",
-     "column 2 has an empty name", {"column": 2}),
-    ("unterminated-quote", b'a,b\n1,"open\n', "data.csv", 422, "validation_error",
-     "could not be parsed", {"field": "file"}),
-    ("csv-named-parquet", b"a,b\n1,2\n", "data.parquet", 415, "unsupported_media_type",
-     "named .parquet", {"field": "file"}),
-    ("truncated-parquet", b"PAR1" + b"\x00" * 64, "data.parquet", 415,
-     "unsupported_media_type", "not a readable Parquet", {"field": "file"}),
+    ("whitespace-only", b"  \n\n", "data.csv", 422, "validation_error", "empty", {"field": "file"}),
+    (
+        "header-only",
+        b"a,b,c\n",
+        "data.csv",
+        422,
+        "validation_error",
+        "no data rows",
+        {"field": "file"},
+    ),
+    (
+        "ragged",
+        b"a,b\n1,2\n3,4\n5\n6,7\n",
+        "data.csv",
+        422,
+        "validation_error",
+        r"line 4\b",
+        {"field": "file", "line": 4, "expected": 2, "found": 1},
+    ),
+    (
+        "ragged-long-row",
+        b"a,b\n1,2,3\n",
+        "data.csv",
+        422,
+        "validation_error",
+        r"line 2\b",
+        {"line": 2, "found": 3},
+    ),
+    (
+        "duplicate-columns",
+        b"a,b,a\n1,2,3\n",
+        "data.csv",
+        422,
+        "validation_error",
+        "duplicate column name 'a'",
+        {"field": "file", "column": "a"},
+    ),
+    (
+        "empty-column-name",
+        b"a,,c\n1,2,3\n",
+        "data.csv",
+        422,
+        "validation_error",
+        "column 2 has an empty name",
+        {"column": 2},
+    ),
+    (
+        "unterminated-quote",
+        b'a,b\n1,"open\n',
+        "data.csv",
+        422,
+        "validation_error",
+        "could not be parsed",
+        {"field": "file"},
+    ),
+    (
+        "csv-named-parquet",
+        b"a,b\n1,2\n",
+        "data.parquet",
+        415,
+        "unsupported_media_type",
+        "named .parquet",
+        {"field": "file"},
+    ),
+    (
+        "truncated-parquet",
+        b"PAR1" + b"\x00" * 64,
+        "data.parquet",
+        415,
+        "unsupported_media_type",
+        "not a readable Parquet",
+        {"field": "file"},
+    ),
 ]
 
 
@@ -320,8 +408,14 @@ BAD_UPLOADS = [
     [pytest.param(*case[1:], id=case[0]) for case in BAD_UPLOADS],
 )
 def test_upload_bad_file_is_refused_without_storing(
-    client: FlaskClient, ctx: Context, data: bytes, filename: str, status: int, code: str,
-    pattern: str, expected: dict[str, Any],
+    client: FlaskClient,
+    ctx: Context,
+    data: bytes,
+    filename: str,
+    status: int,
+    code: str,
+    pattern: str,
+    expected: dict[str, Any],
 ) -> None:
     upload(client, SMALL_CSV, "kept.csv")
     before = stored_state(ctx)
@@ -333,26 +427,35 @@ def test_upload_bad_file_is_refused_without_storing(
 
 def test_upload_without_file_field_returns_422(client: FlaskClient, ctx: Context) -> None:
     before = stored_state(ctx)
-    response = client.post("/api/v1/datasets", data={"name": "no file"},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/api/v1/datasets", data={"name": "no file"}, content_type="multipart/form-data"
+    )
     details = assert_error(response, 422, "validation_error")
     assert details["field"] == "file"
     assert stored_state(ctx) == before
 
 
 def test_upload_file_under_other_field_name_returns_422(client: FlaskClient) -> None:
-    response = client.post("/api/v1/datasets",
-                           data={"upload": (io.BytesIO(SMALL_CSV), "small.csv")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/api/v1/datasets",
+        data={"upload": (io.BytesIO(SMALL_CSV), "small.csv")},
+        content_type="multipart/form-data",
+    )
     assert assert_error(response, 422, "validation_error")["field"] == "file"
 
 
 @pytest.fixture
 def limited_app(settings: Settings, tmp_path: Path) -> Iterator[Flask]:
     """An app with a 4 KiB body limit and at most 3 columns per dataset."""
-    application = create_app(settings.model_copy(update={
-        "home": tmp_path / "limited", "max_content_length_bytes": 4096, "max_dataset_columns": 3,
-    }))
+    application = create_app(
+        settings.model_copy(
+            update={
+                "home": tmp_path / "limited",
+                "max_content_length_bytes": 4096,
+                "max_dataset_columns": 3,
+            }
+        )
+    )
     yield application
     application.extensions["mlserve"].db.dispose()
 
@@ -371,14 +474,16 @@ def test_upload_over_content_length_returns_413(limited_app: Flask) -> None:
 
 def test_upload_too_many_columns_returns_422(limited_app: Flask) -> None:
     client = limited_app.test_client()
-    details = assert_error(upload(client, b"a,b,c,d\n1,2,3,4\n", "wide.csv"), 422,
-                           "validation_error")
+    details = assert_error(
+        upload(client, b"a,b,c,d\n1,2,3,4\n", "wide.csv"), 422, "validation_error"
+    )
     assert (details["columns"], details["limit"]) == (4, 3)
     assert upload(client, b"a,b,c\n1,2,3\n", "ok.csv").status_code == 201
 
 
-def test_upload_diabetes_frame_round_trips_numbers(client: FlaskClient,
-                                                   diabetes_frame: pd.DataFrame) -> None:
+def test_upload_diabetes_frame_round_trips_numbers(
+    client: FlaskClient, diabetes_frame: pd.DataFrame
+) -> None:
     body = upload(client, frame_csv(diabetes_frame), "diabetes.csv").get_json()
     assert (body["n_rows"], body["n_columns"]) == (442, 11)
     bmi = _column(body, "bmi")

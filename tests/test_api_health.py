@@ -19,8 +19,9 @@ from tests.test_api_datasets import assert_error
 @pytest.fixture
 def queued_app(settings: Settings, tmp_path: Path) -> Iterator[Flask]:
     """An app whose jobs go to a queue (not run inline), with no worker started."""
-    application = create_app(settings.model_copy(update={
-        "home": tmp_path / "queued", "jobs_immediate": False}))
+    application = create_app(
+        settings.model_copy(update={"home": tmp_path / "queued", "jobs_immediate": False})
+    )
     yield application
     application.extensions["mlserve"].db.dispose()
 
@@ -34,8 +35,7 @@ def test_health_returns_ok(client: FlaskClient) -> None:
 def test_ready_with_immediate_jobs_returns_200(client: FlaskClient) -> None:
     response = client.get("/ready")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ready",
-                                   "checks": {"database": "ok", "worker": "ok"}}
+    assert response.get_json() == {"status": "ready", "checks": {"database": "ok", "worker": "ok"}}
 
 
 def test_ready_without_live_worker_returns_503(queued_app: Flask) -> None:
@@ -51,8 +51,9 @@ def test_ready_with_heartbeat_returns_200(queued_app: Flask) -> None:
     assert response.get_json()["checks"] == {"database": "ok", "worker": "ok"}
 
 
-def test_ready_with_unreachable_database_returns_503(client: FlaskClient, ctx: Context,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ready_with_unreachable_database_returns_503(
+    client: FlaskClient, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(ctx.db, "ping", lambda: False)
     details = assert_error(client.get("/ready"), 503, "service_unavailable")
     assert details["database"] == "unreachable"
@@ -61,14 +62,17 @@ def test_ready_with_unreachable_database_returns_503(client: FlaskClient, ctx: C
 
 @pytest.mark.parametrize(
     ("method", "path", "status", "code"),
-    [("GET", "/nope", 404, "not_found"),
-     ("GET", "/api/v1/nope", 404, "not_found"),
-     ("DELETE", "/health", 405, "method_not_allowed"),
-     ("PUT", "/api/v1/datasets", 405, "method_not_allowed"),
-     ("GET", "/docs/assets/secret.txt", 404, "not_found")],
+    [
+        ("GET", "/nope", 404, "not_found"),
+        ("GET", "/api/v1/nope", 404, "not_found"),
+        ("DELETE", "/health", 405, "method_not_allowed"),
+        ("PUT", "/api/v1/datasets", 405, "method_not_allowed"),
+        ("GET", "/docs/assets/secret.txt", 404, "not_found"),
+    ],
 )
-def test_unknown_route_returns_json_error(client: FlaskClient, method: str, path: str,
-                                          status: int, code: str) -> None:
+def test_unknown_route_returns_json_error(
+    client: FlaskClient, method: str, path: str, status: int, code: str
+) -> None:
     assert_error(client.open(path, method=method), status, code)
 
 

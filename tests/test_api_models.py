@@ -5,25 +5,38 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sklearn import metrics as skm
+from sklearn.datasets import load_diabetes
 from sklearn.model_selection import train_test_split
 
+from mlserve import create_app
 from mlserve.context import Context
 from mlserve.serving.loader import load_pipeline
+from mlserve.settings import Settings
 from mlserve.signature import model_frame
-from tests.conftest import train
+from tests.conftest import frame_csv, train, upload
 from tests.test_api_datasets import assert_error, stored_state
 
 REGRESSION_METRICS = {"rmse", "mae", "r2", "n_samples"}
-CLASSIFICATION_METRICS = {"accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc",
-                          "log_loss", "confusion_matrix", "n_samples"}
+CLASSIFICATION_METRICS = {
+    "accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "roc_auc",
+    "log_loss",
+    "confusion_matrix",
+    "n_samples",
+}
 IRIS_CLASSES = ["setosa", "versicolor", "virginica"]
 
 
@@ -45,9 +58,15 @@ def _check_cv(cv: dict[str, Any], folds: int, keys: set[str]) -> None:
 def diabetes_three(client: FlaskClient, diabetes_model: dict[str, Any]) -> dict[str, Any]:
     """Diabetes with versions 1 (alpha 1), 2 (alpha 10), 3 (alpha 100)."""
     for alpha in (10.0, 100.0):
-        job = train(client, diabetes_model["dataset"]["id"], target="target",
-                    algorithm="ridge", model_name="diabetes", cv_folds=0,
-                    params={"alpha": alpha}).get_json()
+        job = train(
+            client,
+            diabetes_model["dataset"]["id"],
+            target="target",
+            algorithm="ridge",
+            model_name="diabetes",
+            cv_folds=0,
+            params={"alpha": alpha},
+        ).get_json()
         assert job["status"] == "succeeded"
     return diabetes_model
 
@@ -55,8 +74,9 @@ def diabetes_three(client: FlaskClient, diabetes_model: dict[str, Any]) -> dict[
 # --------------------------------------------------------------------------- versions
 
 
-def test_get_version_regression_describes_training(client: FlaskClient, ctx: Context,
-                                                   diabetes_model: dict[str, Any]) -> None:
+def test_get_version_regression_describes_training(
+    client: FlaskClient, ctx: Context, diabetes_model: dict[str, Any]
+) -> None:
     response = client.get("/api/v1/models/diabetes/versions/1")
     assert response.status_code == 200
     version = response.get_json()
@@ -92,14 +112,16 @@ def test_get_version_regression_metrics_match_recomputation(
     _X_train, X_test, _y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0)
     predicted = pipeline.predict(X_test)
     metrics = version["metrics"]
-    assert metrics["rmse"] == pytest.approx(skm.root_mean_squared_error(y_test, predicted),
-                                            rel=1e-9)
+    assert metrics["rmse"] == pytest.approx(
+        skm.root_mean_squared_error(y_test, predicted), rel=1e-9
+    )
     assert metrics["mae"] == pytest.approx(skm.mean_absolute_error(y_test, predicted), rel=1e-9)
     assert metrics["r2"] == pytest.approx(skm.r2_score(y_test, predicted), rel=1e-9)
 
 
-def test_get_version_classification_describes_training(ctx: Context, iris_model: dict[str, Any],
-                                                       iris_frame: pd.DataFrame) -> None:
+def test_get_version_classification_describes_training(
+    ctx: Context, iris_model: dict[str, Any], iris_frame: pd.DataFrame
+) -> None:
     version = iris_model["version"]
     assert (version["task"], version["algorithm"]) == ("classification", "logistic_regression")
     assert version["params"]["max_iter"] == 1000
@@ -118,8 +140,11 @@ def test_get_version_classification_describes_training(ctx: Context, iris_model:
     inputs = version["signature"]["inputs"]
     assert [i["name"] for i in inputs] == list(iris_frame.columns[:4])
     assert all(i["type"] == "number" and i["nullable"] is False for i in inputs)
-    assert version["signature"]["output"] == {"name": "target", "type": "string",
-                                              "classes": IRIS_CLASSES}
+    assert version["signature"]["output"] == {
+        "name": "target",
+        "type": "string",
+        "classes": IRIS_CLASSES,
+    }
     assert version["dataset_id"] == iris_model["dataset"]["id"]
     assert version["job_id"] == iris_model["job"]["id"]
     assert version["artifact_sha256"] == hashlib.sha256(_artifact(ctx, version)).hexdigest()
@@ -137,29 +162,40 @@ def test_get_version_classification_accuracy_matches_recomputation(
     metrics = version["metrics"]
     assert metrics["accuracy"] == pytest.approx(skm.accuracy_score(y_test, predicted), rel=1e-12)
     assert metrics["log_loss"] == pytest.approx(
-        skm.log_loss(y_test, pipeline.predict_proba(X_test), labels=IRIS_CLASSES), rel=1e-9)
-    assert metrics["confusion_matrix"]["matrix"] == skm.confusion_matrix(
-        y_test, predicted, labels=IRIS_CLASSES).tolist()
+        skm.log_loss(y_test, pipeline.predict_proba(X_test), labels=IRIS_CLASSES), rel=1e-9
+    )
+    assert (
+        metrics["confusion_matrix"]["matrix"]
+        == skm.confusion_matrix(y_test, predicted, labels=IRIS_CLASSES).tolist()
+    )
 
 
-def test_get_version_signature_lists_categories_and_nullable(client: FlaskClient,
-                                                             diabetes_frame: pd.DataFrame
-                                                             ) -> None:
+def test_get_version_signature_lists_categories_and_nullable(
+    client: FlaskClient, diabetes_frame: pd.DataFrame
+) -> None:
     frame = diabetes_frame.head(80).copy()
     frame["sex"] = np.where(frame["sex"] > 0, "male", "female")
     frame.loc[[3, 7], "bmi"] = np.nan
     frame["smoker"] = frame.index % 3 == 0
     frame["visits"] = frame.index % 5
     buffer = io.BytesIO(frame.to_csv(index=False).encode())
-    dataset = client.post("/api/v1/datasets", data={"file": (buffer, "mixed.csv")},
-                          content_type="multipart/form-data").get_json()
-    job = train(client, dataset["id"], target="target", algorithm="ridge", model_name="mixed",
-                cv_folds=0).get_json()
+    dataset = client.post(
+        "/api/v1/datasets", data={"file": (buffer, "mixed.csv")}, content_type="multipart/form-data"
+    ).get_json()
+    job = train(
+        client, dataset["id"], target="target", algorithm="ridge", model_name="mixed", cv_folds=0
+    ).get_json()
     assert job["status"] == "succeeded", job
-    inputs = {i["name"]: i for i in
-              client.get("/api/v1/models/mixed/versions/1").get_json()["signature"]["inputs"]}
-    assert inputs["sex"] == {"name": "sex", "type": "string", "nullable": False,
-                             "categories": ["female", "male"]}
+    inputs = {
+        i["name"]: i
+        for i in client.get("/api/v1/models/mixed/versions/1").get_json()["signature"]["inputs"]
+    }
+    assert inputs["sex"] == {
+        "name": "sex",
+        "type": "string",
+        "nullable": False,
+        "categories": ["female", "male"],
+    }
     assert inputs["bmi"] == {"name": "bmi", "type": "number", "nullable": True}
     assert inputs["smoker"] == {"name": "smoker", "type": "boolean", "nullable": False}
     assert inputs["visits"] == {"name": "visits", "type": "integer", "nullable": False}
@@ -176,11 +212,12 @@ def test_list_versions_newest_first(client: FlaskClient, diabetes_three: dict[st
 # --------------------------------------------------------------------------- models
 
 
-def test_list_models_sorted_with_latest_and_aliases(client: FlaskClient,
-                                                    diabetes_three: dict[str, Any],
-                                                    iris_model: dict[str, Any]) -> None:
-    assert client.put("/api/v1/models/iris/aliases/production",
-                      json={"version": 1}).status_code == 200
+def test_list_models_sorted_with_latest_and_aliases(
+    client: FlaskClient, diabetes_three: dict[str, Any], iris_model: dict[str, Any]
+) -> None:
+    assert (
+        client.put("/api/v1/models/iris/aliases/production", json={"version": 1}).status_code == 200
+    )
     response = client.get("/api/v1/models")
     assert response.status_code == 200
     models = response.get_json()["models"]
@@ -190,8 +227,9 @@ def test_list_models_sorted_with_latest_and_aliases(client: FlaskClient,
     assert all("versions" not in m for m in models)
 
 
-def test_get_model_versions_newest_first_with_aliases(client: FlaskClient,
-                                                      diabetes_three: dict[str, Any]) -> None:
+def test_get_model_versions_newest_first_with_aliases(
+    client: FlaskClient, diabetes_three: dict[str, Any]
+) -> None:
     client.put("/api/v1/models/diabetes/aliases/production", json={"version": 1})
     client.put("/api/v1/models/diabetes/aliases/staging", json={"version": 3})
     client.put("/api/v1/models/diabetes/aliases/canary", json={"version": 3})
@@ -202,17 +240,19 @@ def test_get_model_versions_newest_first_with_aliases(client: FlaskClient,
     assert model["latest_version"] == 3
     assert model["aliases"] == {"production": 1, "staging": 3, "canary": 3}
     assert [v["version"] for v in model["versions"]] == [3, 2, 1]
-    assert [v["aliases"] for v in model["versions"]] == [["canary", "staging"], [],
-                                                         ["production"]]
+    assert [v["aliases"] for v in model["versions"]] == [["canary", "staging"], [], ["production"]]
     assert client.get("/api/v1/models/diabetes/versions/3").get_json()["aliases"] == [
-        "canary", "staging"]
+        "canary",
+        "staging",
+    ]
 
 
 # --------------------------------------------------------------------------- aliases
 
 
-def test_put_alias_returns_200_and_moves(client: FlaskClient,
-                                         diabetes_three: dict[str, Any]) -> None:
+def test_put_alias_returns_200_and_moves(
+    client: FlaskClient, diabetes_three: dict[str, Any]
+) -> None:
     first = client.put("/api/v1/models/diabetes/aliases/production", json={"version": 1})
     assert first.status_code == 200
     assert first.get_json() == {"model_name": "diabetes", "alias": "production", "version": 1}
@@ -221,12 +261,12 @@ def test_put_alias_returns_200_and_moves(client: FlaskClient,
     assert moved.get_json()["version"] == 2
     assert client.get("/api/v1/models/diabetes").get_json()["aliases"] == {"production": 2}
     assert client.get("/api/v1/models/diabetes/versions/1").get_json()["aliases"] == []
-    assert client.get("/api/v1/models/diabetes/versions/2").get_json()["aliases"] == [
-        "production"]
+    assert client.get("/api/v1/models/diabetes/versions/2").get_json()["aliases"] == ["production"]
 
 
-def test_delete_alias_returns_204_and_removes(client: FlaskClient,
-                                              diabetes_model: dict[str, Any]) -> None:
+def test_delete_alias_returns_204_and_removes(
+    client: FlaskClient, diabetes_model: dict[str, Any]
+) -> None:
     client.put("/api/v1/models/diabetes/aliases/staging", json={"version": 1})
     response = client.delete("/api/v1/models/diabetes/aliases/staging")
     assert response.status_code == 204
@@ -239,41 +279,183 @@ def test_delete_alias_returns_204_and_removes(client: FlaskClient,
 
 BAD_REQUESTS = [
     # (case id, method, path, json body, status, code, expected details subset)
-    ("unknown-model", "GET", "/api/v1/models/nope", None, 404, "not_found",
-     {"resource": "model", "key": "nope"}),
-    ("unknown-model-versions", "GET", "/api/v1/models/nope/versions", None, 404, "not_found",
-     {"resource": "model"}),
-    ("unknown-version", "GET", "/api/v1/models/diabetes/versions/9", None, 404, "not_found",
-     {"resource": "model_version", "version": 9}),
-    ("version-of-unknown-model", "GET", "/api/v1/models/nope/versions/1", None, 404,
-     "not_found", {"resource": "model"}),
-    ("version-not-a-number", "GET", "/api/v1/models/diabetes/versions/one", None, 404,
-     "not_found", {}),
-    ("alias-to-missing-version", "PUT", "/api/v1/models/diabetes/aliases/production",
-     {"version": 9}, 404, "not_found", {"resource": "model_version", "version": 9}),
-    ("alias-on-unknown-model", "PUT", "/api/v1/models/nope/aliases/production",
-     {"version": 1}, 404, "not_found", {"resource": "model"}),
-    ("alias-invalid-name", "PUT", "/api/v1/models/diabetes/aliases/Prod!", {"version": 1},
-     422, "validation_error", {"field": "alias", "value": "Prod!"}),
-    ("alias-uppercase", "PUT", "/api/v1/models/diabetes/aliases/Production", {"version": 1},
-     422, "validation_error", {"field": "alias"}),
-    ("alias-leading-digit", "PUT", "/api/v1/models/diabetes/aliases/1st", {"version": 1},
-     422, "validation_error", {"field": "alias"}),
-    ("alias-reserved-latest", "PUT", "/api/v1/models/diabetes/aliases/latest",
-     {"version": 1}, 422, "validation_error", {"field": "alias", "value": "latest"}),
-    ("alias-too-long", "PUT", "/api/v1/models/diabetes/aliases/" + "a" * 65, {"version": 1},
-     422, "validation_error", {"field": "alias"}),
-    ("alias-version-zero", "PUT", "/api/v1/models/diabetes/aliases/production",
-     {"version": 0}, 422, "validation_error", {"field": "version"}),
-    ("alias-version-missing", "PUT", "/api/v1/models/diabetes/aliases/production", {}, 422,
-     "validation_error", {"field": "version"}),
-    ("alias-version-text", "PUT", "/api/v1/models/diabetes/aliases/production",
-     {"version": "one"}, 422, "validation_error", {"field": "version"}),
-    ("delete-unknown-alias", "DELETE", "/api/v1/models/diabetes/aliases/staging", None, 404,
-     "not_found", {"resource": "alias", "alias": "staging"}),
-    ("delete-alias-unknown-model", "DELETE", "/api/v1/models/nope/aliases/staging", None, 404,
-     "not_found", {"resource": "alias"}),
+    (
+        "unknown-model",
+        "GET",
+        "/api/v1/models/nope",
+        None,
+        404,
+        "not_found",
+        {"resource": "model", "key": "nope"},
+    ),
+    (
+        "unknown-model-versions",
+        "GET",
+        "/api/v1/models/nope/versions",
+        None,
+        404,
+        "not_found",
+        {"resource": "model"},
+    ),
+    (
+        "unknown-version",
+        "GET",
+        "/api/v1/models/diabetes/versions/9",
+        None,
+        404,
+        "not_found",
+        {"resource": "model_version", "version": 9},
+    ),
+    (
+        "version-of-unknown-model",
+        "GET",
+        "/api/v1/models/nope/versions/1",
+        None,
+        404,
+        "not_found",
+        {"resource": "model"},
+    ),
+    (
+        "version-not-a-number",
+        "GET",
+        "/api/v1/models/diabetes/versions/one",
+        None,
+        404,
+        "not_found",
+        {},
+    ),
+    (
+        "alias-to-missing-version",
+        "PUT",
+        "/api/v1/models/diabetes/aliases/production",
+        {"version": 9},
+        404,
+        "not_found",
+        {"resource": "model_version", "version": 9},
+    ),
+    (
+        "alias-on-unknown-model",
+        "PUT",
+        "/api/v1/models/nope/aliases/production",
+        {"version": 1},
+        404,
+        "not_found",
+        {"resource": "model"},
+    ),
+    (
+        "alias-invalid-name",
+        "PUT",
+        "/api/v1/models/diabetes/aliases/Prod!",
+        {"version": 1},
+        422,
+        "validation_error",
+        {"field": "alias", "value": "Prod!"},
+    ),
+    (
+        "alias-uppercase",
+        "PUT",
+        "/api/v1/models/diabetes/aliases/Production",
+        {"version": 1},
+        422,
+        "validation_error",
+        {"field": "alias"},
+    ),
+    (
+        "alias-leading-digit",
+        "PUT",
+        "/api/v1/models/diabetes/aliases/1st",
+        {"version": 1},
+        422,
+        "validation_error",
+        {"field": "alias"},
+    ),
+    (
+        "alias-reserved-latest",
+        "PUT",
+        "/api/v1/models/diabetes/aliases/latest",
+        {"version": 1},
+        422,
+        "validation_error",
+        {"field": "alias", "value": "latest"},
+    ),
+    (
+        "alias-too-long",
+        "PUT",
+        "/api/v1/models/diabetes/aliases/" + "a" * 65,
+        {"version": 1},
+        422,
+        "validation_error",
+        {"field": "alias"},
+    ),
+    (
+        "alias-version-zero",
+        "PUT",
+        "/api/v1/models/diabetes/aliases/production",
+        {"version": 0},
+        422,
+        "validation_error",
+        {"field": "version"},
+    ),
+    (
+        "alias-version-missing",
+        "PUT",
+        "/api/v1/models/diabetes/aliases/production",
+        {},
+        422,
+        "validation_error",
+        {"field": "version"},
+    ),
+    (
+        "alias-version-text",
+        "PUT",
+        "/api/v1/models/diabetes/aliases/production",
+        {"version": "one"},
+        422,
+        "validation_error",
+        {"field": "version"},
+    ),
+    (
+        "delete-unknown-alias",
+        "DELETE",
+        "/api/v1/models/diabetes/aliases/staging",
+        None,
+        404,
+        "not_found",
+        {"resource": "alias", "alias": "staging"},
+    ),
+    (
+        "delete-alias-unknown-model",
+        "DELETE",
+        "/api/v1/models/nope/aliases/staging",
+        None,
+        404,
+        "not_found",
+        {"resource": "alias"},
+    ),
 ]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlaskClient, Context]]:
+    """One app for the module's refusal matrix: ``diabetes`` v1 as production.
+
+    Each test still proves with :func:`stored_state` that it changed nothing.
+    """
+    home = tmp_path_factory.mktemp("models") / "home"
+    application: Flask = create_app(Settings(home=home, jobs_immediate=True, log_level="WARNING"))
+    client = application.test_client()
+    frame = load_diabetes(as_frame=True).frame
+    dataset = upload(client, frame_csv(frame), "diabetes.csv").get_json()
+    job = train(
+        client, dataset["id"], target="target", algorithm="ridge", model_name="diabetes", cv_folds=0
+    ).get_json()
+    assert job["status"] == "succeeded", job
+    assert (
+        client.put("/api/v1/models/diabetes/aliases/production", json={"version": 1}).status_code
+        == 200
+    )
+    yield client, application.extensions["mlserve"]
+    application.extensions["mlserve"].db.dispose()
 
 
 @pytest.mark.parametrize(
@@ -281,10 +463,15 @@ BAD_REQUESTS = [
     [pytest.param(*case[1:], id=case[0]) for case in BAD_REQUESTS],
 )
 def test_models_bad_request_is_refused_without_change(
-    client: FlaskClient, ctx: Context, diabetes_model: dict[str, Any], method: str, path: str,
-    body: dict[str, Any] | None, status: int, code: str, expected: dict[str, Any],
+    shared: tuple[FlaskClient, Context],
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    status: int,
+    code: str,
+    expected: dict[str, Any],
 ) -> None:
-    client.put("/api/v1/models/diabetes/aliases/production", json={"version": 1})
+    client, ctx = shared
     before = stored_state(ctx)
     response = client.open(path, method=method, json=body)
     details = assert_error(response, status, code)
@@ -292,11 +479,14 @@ def test_models_bad_request_is_refused_without_change(
     assert stored_state(ctx) == before
 
 
-def test_put_alias_malformed_json_returns_400(client: FlaskClient, ctx: Context,
-                                              diabetes_model: dict[str, Any]) -> None:
+def test_put_alias_malformed_json_returns_400(shared: tuple[FlaskClient, Context]) -> None:
+    client, ctx = shared
     before = stored_state(ctx)
-    response = client.put("/api/v1/models/diabetes/aliases/production", data=b'{"version": ',
-                          content_type="application/json")
+    response = client.put(
+        "/api/v1/models/diabetes/aliases/production",
+        data=b'{"version": ',
+        content_type="application/json",
+    )
     # The code is "bad_request" here (webargs parses this body), "malformed_json" on
     # predict and training-jobs; the status and the envelope are the same.
     assert response.status_code == 400

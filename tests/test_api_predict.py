@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sklearn.datasets import load_diabetes
 
 from mlserve import create_app
 from mlserve.context import Context
@@ -22,10 +23,9 @@ PREDICT = "/api/v1/models/{name}/predict"
 IRIS_CLASSES = ["setosa", "versicolor", "virginica"]
 
 
-@pytest.fixture
-def mixed_frame(diabetes_frame: pd.DataFrame) -> pd.DataFrame:
+def make_mixed_frame() -> pd.DataFrame:
     """Diabetes with a text, a boolean, an integer and a nullable number feature."""
-    frame = diabetes_frame.head(120).copy()
+    frame: pd.DataFrame = load_diabetes(as_frame=True).frame.head(120).copy()
     frame["sex"] = np.where(frame["sex"] > 0, "male", "female")
     frame.loc[[2, 11, 40], "bmi"] = np.nan
     frame["smoker"] = frame.index % 3 == 0
@@ -33,18 +33,59 @@ def mixed_frame(diabetes_frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-@pytest.fixture
-def mixed_model(client: FlaskClient, mixed_frame: pd.DataFrame) -> dict[str, Any]:
-    dataset = upload(client, frame_csv(mixed_frame), "mixed.csv").get_json()
-    job = train(client, dataset["id"], target="target", algorithm="ridge", model_name="mixed",
-                cv_folds=0).get_json()
+def register_mixed(client: FlaskClient) -> dict[str, Any]:
+    dataset = upload(client, frame_csv(make_mixed_frame()), "mixed.csv").get_json()
+    job = train(
+        client, dataset["id"], target="target", algorithm="ridge", model_name="mixed", cv_folds=0
+    ).get_json()
     assert job["status"] == "succeeded", job
     return {"dataset": dataset, "job": job}
 
 
+@pytest.fixture
+def mixed_frame() -> pd.DataFrame:
+    return make_mixed_frame()
+
+
+@pytest.fixture
+def mixed_model(client: FlaskClient) -> dict[str, Any]:
+    return register_mixed(client)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlaskClient, Context]]:
+    """One app for the whole module with model ``mixed`` v1 as production.
+
+    Only for tests whose requests are refused or read-only; each still proves it
+    changed nothing with :func:`stored_state`.
+    """
+    home = tmp_path_factory.mktemp("predict") / "home"
+    application: Flask = create_app(Settings(home=home, jobs_immediate=True, log_level="WARNING"))
+    client = application.test_client()
+    register_mixed(client)
+    assert (
+        client.put("/api/v1/models/mixed/aliases/production", json={"version": 1}).status_code
+        == 200
+    )
+    yield client, application.extensions["mlserve"]
+    application.extensions["mlserve"].db.dispose()
+
+
 def good_row() -> dict[str, Any]:
-    return {"age": 0.01, "sex": "male", "bmi": 0.02, "bp": -0.01, "s1": 0.0, "s2": 0.01,
-            "s3": -0.02, "s4": 0.0, "s5": 0.03, "s6": -0.01, "smoker": True, "visits": 3}
+    return {
+        "age": 0.01,
+        "sex": "male",
+        "bmi": 0.02,
+        "bp": -0.01,
+        "s1": 0.0,
+        "s2": 0.01,
+        "s3": -0.02,
+        "s4": 0.0,
+        "s5": 0.03,
+        "s6": -0.01,
+        "smoker": True,
+        "visits": 3,
+    }
 
 
 def rows_of(frame: pd.DataFrame, n: int) -> list[dict[str, Any]]:
@@ -55,21 +96,26 @@ def rows_of(frame: pd.DataFrame, n: int) -> list[dict[str, Any]]:
 
 def post(client: FlaskClient, name: str, instances: Any, **query: Any) -> Any:
     # json.dumps, not the app's orjson: it also writes integers beyond 64 bits.
-    return client.post(PREDICT.format(name=name), data=json.dumps({"instances": instances}),
-                       content_type="application/json", query_string=query)
+    return client.post(
+        PREDICT.format(name=name),
+        data=json.dumps({"instances": instances}),
+        content_type="application/json",
+        query_string=query,
+    )
 
 
-def post_raw(client: FlaskClient, name: str, body: bytes | str,
-             content_type: str = "application/json") -> Any:
+def post_raw(
+    client: FlaskClient, name: str, body: bytes | str, content_type: str = "application/json"
+) -> Any:
     return client.post(PREDICT.format(name=name), data=body, content_type=content_type)
 
 
 # --------------------------------------------------------------------------- success
 
 
-def test_predict_regression_batch_returns_one_value_per_row(client: FlaskClient,
-                                                            mixed_model: dict[str, Any],
-                                                            mixed_frame: pd.DataFrame) -> None:
+def test_predict_regression_batch_returns_one_value_per_row(
+    client: FlaskClient, mixed_model: dict[str, Any], mixed_frame: pd.DataFrame
+) -> None:
     response = post(client, "mixed", rows_of(mixed_frame, 25))
     assert response.status_code == 200
     body = response.get_json()
@@ -78,41 +124,52 @@ def test_predict_regression_batch_returns_one_value_per_row(client: FlaskClient,
     assert len(body["predictions"]) == 25
     assert all(isinstance(p, float) and np.isfinite(p) for p in body["predictions"])
     target = mixed_frame["target"]
-    assert target.min() - 100 < min(body["predictions"]) < max(body["predictions"]) < (
-        target.max() + 100)
+    assert (
+        target.min() - 100
+        < min(body["predictions"])
+        < max(body["predictions"])
+        < (target.max() + 100)
+    )
 
 
-def test_predict_same_rows_give_same_predictions(client: FlaskClient,
-                                                 mixed_model: dict[str, Any]) -> None:
+def test_predict_same_rows_give_same_predictions(
+    client: FlaskClient, mixed_model: dict[str, Any]
+) -> None:
     single = post(client, "mixed", [good_row()]).get_json()["predictions"]
     batch = post(client, "mixed", [good_row()] * 4).get_json()["predictions"]
     assert batch == single * 4
 
 
-def test_predict_classifier_probabilities_sum_to_one(client: FlaskClient,
-                                                     iris_model: dict[str, Any],
-                                                     iris_frame: pd.DataFrame) -> None:
+def test_predict_classifier_probabilities_sum_to_one(
+    client: FlaskClient, iris_model: dict[str, Any], iris_frame: pd.DataFrame
+) -> None:
     rows = rows_of(iris_frame.iloc[[0, 1, 60, 61, 120, 121]], 6)
     response = post(client, "iris", rows)
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"predictions", "probabilities", "classes", "model_name",
-                         "model_version"}
-    assert body["classes"] == IRIS_CLASSES == iris_model["version"]["signature"]["output"][
-        "classes"]
+    assert set(body) == {"predictions", "probabilities", "classes", "model_name", "model_version"}
+    assert (
+        body["classes"] == IRIS_CLASSES == iris_model["version"]["signature"]["output"]["classes"]
+    )
     probabilities = np.array(body["probabilities"])
     assert probabilities.shape == (6, 3)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=0, atol=1e-12)
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
     # Columns follow ``classes``: the most probable column is the predicted label.
     assert [body["classes"][i] for i in probabilities.argmax(axis=1)] == body["predictions"]
-    assert body["predictions"] == ["setosa", "setosa", "versicolor", "versicolor", "virginica",
-                                   "virginica"]
+    assert body["predictions"] == [
+        "setosa",
+        "setosa",
+        "versicolor",
+        "versicolor",
+        "virginica",
+        "virginica",
+    ]
 
 
-def test_kserve_predict_returns_only_predictions(client: FlaskClient,
-                                                 iris_model: dict[str, Any],
-                                                 iris_frame: pd.DataFrame) -> None:
+def test_kserve_predict_returns_only_predictions(
+    client: FlaskClient, iris_model: dict[str, Any], iris_frame: pd.DataFrame
+) -> None:
     rows = rows_of(iris_frame.iloc[[0, 75, 149]], 3)
     response = client.post("/v1/models/iris:predict", json={"instances": rows})
     assert response.status_code == 200
@@ -124,24 +181,35 @@ def test_kserve_predict_returns_only_predictions(client: FlaskClient,
 @pytest.fixture
 def two_versions(client: FlaskClient, mixed_model: dict[str, Any]) -> dict[int, float]:
     """Version 2 of mixed (alpha 1000) next to version 1; each's prediction of good_row."""
-    job = train(client, mixed_model["dataset"]["id"], target="target", algorithm="ridge",
-                model_name="mixed", cv_folds=0, params={"alpha": 1000.0}).get_json()
+    job = train(
+        client,
+        mixed_model["dataset"]["id"],
+        target="target",
+        algorithm="ridge",
+        model_name="mixed",
+        cv_folds=0,
+        params={"alpha": 1000.0},
+    ).get_json()
     assert job["model_version"] == 2
-    found = {v: post(client, "mixed", [good_row()], version=v).get_json()["predictions"][0]
-             for v in (1, 2)}
+    found = {
+        v: post(client, "mixed", [good_row()], version=v).get_json()["predictions"][0]
+        for v in (1, 2)
+    }
     assert found[1] != pytest.approx(found[2])
     return found
 
 
-def test_predict_default_is_latest_without_production(client: FlaskClient,
-                                                      two_versions: dict[int, float]) -> None:
+def test_predict_default_is_latest_without_production(
+    client: FlaskClient, two_versions: dict[int, float]
+) -> None:
     body = post(client, "mixed", [good_row()]).get_json()
     assert body["model_version"] == 2
     assert body["predictions"] == [two_versions[2]]
 
 
-def test_predict_default_follows_production_alias(client: FlaskClient,
-                                                  two_versions: dict[int, float]) -> None:
+def test_predict_default_follows_production_alias(
+    client: FlaskClient, two_versions: dict[int, float]
+) -> None:
     client.put("/api/v1/models/mixed/aliases/production", json={"version": 1})
     body = post(client, "mixed", [good_row()]).get_json()
     assert (body["model_version"], body["predictions"]) == (1, [two_versions[1]])
@@ -151,8 +219,9 @@ def test_predict_default_follows_production_alias(client: FlaskClient,
     assert post(client, "mixed", [good_row()]).get_json()["model_version"] == 2
 
 
-def test_predict_by_alias_and_by_version(client: FlaskClient,
-                                         two_versions: dict[int, float]) -> None:
+def test_predict_by_alias_and_by_version(
+    client: FlaskClient, two_versions: dict[int, float]
+) -> None:
     client.put("/api/v1/models/mixed/aliases/staging", json={"version": 1})
     by_alias = post(client, "mixed", [good_row()], alias="staging").get_json()
     assert (by_alias["model_version"], by_alias["predictions"]) == (1, [two_versions[1]])
@@ -183,8 +252,10 @@ ACCEPTED_ROWS = [
 
 
 @pytest.mark.parametrize("row", [pytest.param(r, id=i) for i, r in ACCEPTED_ROWS])
-def test_predict_accepts_valid_values(client: FlaskClient, mixed_model: dict[str, Any],
-                                      row: dict[str, Any]) -> None:
+def test_predict_accepts_valid_values(
+    shared: tuple[FlaskClient, Context], row: dict[str, Any]
+) -> None:
+    client, _ctx = shared
     response = post(client, "mixed", [good_row(), row])
     assert response.status_code == 200, response.get_json()
     predictions = response.get_json()["predictions"]
@@ -224,38 +295,83 @@ BAD_BODIES: list[tuple[str, Callable[[], bytes], int, str, str | None, int | Non
     ("list-for-number", lambda: _second_row(age=[1]), 422, "validation_error", "age", 1),
     ("number-for-category", lambda: _second_row(sex=1), 422, "validation_error", "sex", 1),
     ("bool-for-category", lambda: _second_row(sex=False), 422, "validation_error", "sex", 1),
-    ("fraction-for-integer", lambda: _second_row(visits=3.5), 422, "validation_error",
-     "visits", 1),
-    ("string-for-integer", lambda: _second_row(visits="3"), 422, "validation_error",
-     "visits", 1),
+    ("fraction-for-integer", lambda: _second_row(visits=3.5), 422, "validation_error", "visits", 1),
+    ("string-for-integer", lambda: _second_row(visits="3"), 422, "validation_error", "visits", 1),
     ("number-for-boolean", lambda: _second_row(smoker=1), 422, "validation_error", "smoker", 1),
-    ("string-for-boolean", lambda: _second_row(smoker="true"), 422, "validation_error",
-     "smoker", 1),
+    (
+        "string-for-boolean",
+        lambda: _second_row(smoker="true"),
+        422,
+        "validation_error",
+        "smoker",
+        1,
+    ),
     ("null-non-nullable", lambda: _second_row(age=None), 422, "validation_error", "age", 1),
     ("null-category", lambda: _second_row(sex=None), 422, "validation_error", "sex", 1),
     ("nan-token", lambda: _raw_value("age", "NaN"), 422, "validation_error", "age", 1),
     ("infinity-token", lambda: _raw_value("bp", "Infinity"), 422, "validation_error", "bp", 1),
-    ("minus-infinity-token", lambda: _raw_value("s1", "-Infinity"), 422, "validation_error",
-     "s1", 1),
+    (
+        "minus-infinity-token",
+        lambda: _raw_value("s1", "-Infinity"),
+        422,
+        "validation_error",
+        "s1",
+        1,
+    ),
     ("overflowing-float", lambda: _raw_value("s2", "1e999"), 422, "validation_error", "s2", 1),
-    ("overflowing-integer", lambda: _raw_value("visits", "9" * 400), 422, "validation_error",
-     "visits", 1),
-    ("overflowing-integer-number", lambda: _raw_value("age", "9" * 400), 422,
-     "validation_error", "age", 1),
-    ("nan-first-row", lambda: b'{"instances":[{"age": NaN}]}', 422, "validation_error", "age",
-     0),
+    (
+        "overflowing-integer",
+        lambda: _raw_value("visits", "9" * 400),
+        422,
+        "validation_error",
+        "visits",
+        1,
+    ),
+    (
+        "overflowing-integer-number",
+        lambda: _raw_value("age", "9" * 400),
+        422,
+        "validation_error",
+        "age",
+        1,
+    ),
+    ("nan-first-row", lambda: b'{"instances":[{"age": NaN}]}', 422, "validation_error", "age", 0),
     ("empty-instances", lambda: _body([]), 422, "validation_error", "instances", None),
     ("instances-object", lambda: _body(good_row()), 422, "validation_error", "instances", None),
     ("instances-string", lambda: _body("rows"), 422, "validation_error", "instances", None),
     ("instances-null", lambda: _body(None), 422, "validation_error", "instances", None),
-    ("row-not-object", lambda: _body([good_row(), [1, 2]]), 422, "validation_error",
-     "instances", 1),
-    ("body-is-array", lambda: json.dumps([good_row()]).encode(), 422, "validation_error",
-     "instances", None),
-    ("body-without-instances", lambda: json.dumps({"rows": [good_row()]}).encode(), 422,
-     "validation_error", "instances", None),
-    ("body-extra-field", lambda: json.dumps({"instances": [good_row()], "x": 1}).encode(), 422,
-     "validation_error", "x", None),
+    (
+        "row-not-object",
+        lambda: _body([good_row(), [1, 2]]),
+        422,
+        "validation_error",
+        "instances",
+        1,
+    ),
+    (
+        "body-is-array",
+        lambda: json.dumps([good_row()]).encode(),
+        422,
+        "validation_error",
+        "instances",
+        None,
+    ),
+    (
+        "body-without-instances",
+        lambda: json.dumps({"rows": [good_row()]}).encode(),
+        422,
+        "validation_error",
+        "instances",
+        None,
+    ),
+    (
+        "body-extra-field",
+        lambda: json.dumps({"instances": [good_row()], "x": 1}).encode(),
+        422,
+        "validation_error",
+        "x",
+        None,
+    ),
 ]
 
 
@@ -264,9 +380,14 @@ BAD_BODIES: list[tuple[str, Callable[[], bytes], int, str, str | None, int | Non
     [pytest.param(*case[1:], id=case[0]) for case in BAD_BODIES],
 )
 def test_predict_bad_body_is_refused(
-    client: FlaskClient, ctx: Context, mixed_model: dict[str, Any],
-    make_body: Callable[[], bytes], status: int, code: str, field: str | None, row: int | None,
+    shared: tuple[FlaskClient, Context],
+    make_body: Callable[[], bytes],
+    status: int,
+    code: str,
+    field: str | None,
+    row: int | None,
 ) -> None:
+    client, ctx = shared
     before = stored_state(ctx)
     body = make_body()
     for path in (PREDICT.format(name="mixed"), "/v1/models/mixed:predict"):
@@ -281,8 +402,8 @@ def test_predict_bad_body_is_refused(
     assert stored_state(ctx) == before
 
 
-def test_predict_non_json_content_type_returns_415(client: FlaskClient,
-                                                   mixed_model: dict[str, Any]) -> None:
+def test_predict_non_json_content_type_returns_415(shared: tuple[FlaskClient, Context]) -> None:
+    client, _ctx = shared
     response = post_raw(client, "mixed", _body([good_row()]), content_type="text/plain")
     details = assert_error(response, 415, "unsupported_media_type")
     assert details["content_type"] == "text/plain"
@@ -291,19 +412,41 @@ def test_predict_non_json_content_type_returns_415(client: FlaskClient,
 LOOKUP_FAILURES = [
     # (case id, model name, query, status, code, expected details subset)
     ("unknown-model", "nope", {}, 404, "not_found", {"resource": "model", "key": "nope"}),
-    ("unknown-model-by-version", "nope", {"version": 1}, 404, "not_found",
-     {"resource": "model"}),
-    ("unknown-model-by-alias", "nope", {"alias": "staging"}, 404, "not_found",
-     {"resource": "model"}),
-    ("unknown-version", "mixed", {"version": 7}, 404, "not_found",
-     {"resource": "model_version", "version": 7}),
-    ("unknown-alias", "mixed", {"alias": "staging"}, 404, "not_found",
-     {"resource": "alias", "alias": "staging"}),
-    ("alias-and-version", "mixed", {"alias": "production", "version": 1}, 422,
-     "validation_error", {"field": "alias"}),
+    ("unknown-model-by-version", "nope", {"version": 1}, 404, "not_found", {"resource": "model"}),
+    (
+        "unknown-model-by-alias",
+        "nope",
+        {"alias": "staging"},
+        404,
+        "not_found",
+        {"resource": "model"},
+    ),
+    (
+        "unknown-version",
+        "mixed",
+        {"version": 7},
+        404,
+        "not_found",
+        {"resource": "model_version", "version": 7},
+    ),
+    (
+        "unknown-alias",
+        "mixed",
+        {"alias": "staging"},
+        404,
+        "not_found",
+        {"resource": "alias", "alias": "staging"},
+    ),
+    (
+        "alias-and-version",
+        "mixed",
+        {"alias": "production", "version": 1},
+        422,
+        "validation_error",
+        {"field": "alias"},
+    ),
     ("version-zero", "mixed", {"version": 0}, 422, "validation_error", {"field": "version"}),
-    ("version-text", "mixed", {"version": "one"}, 422, "validation_error",
-     {"field": "version"}),
+    ("version-text", "mixed", {"version": "one"}, 422, "validation_error", {"field": "version"}),
     ("alias-empty", "mixed", {"alias": ""}, 422, "validation_error", {"field": "alias"}),
 ]
 
@@ -313,10 +456,14 @@ LOOKUP_FAILURES = [
     [pytest.param(*case[1:], id=case[0]) for case in LOOKUP_FAILURES],
 )
 def test_predict_unresolvable_model_is_refused(
-    client: FlaskClient, ctx: Context, mixed_model: dict[str, Any], name: str,
-    query: dict[str, Any], status: int, code: str, expected: dict[str, Any],
+    shared: tuple[FlaskClient, Context],
+    name: str,
+    query: dict[str, Any],
+    status: int,
+    code: str,
+    expected: dict[str, Any],
 ) -> None:
-    client.put("/api/v1/models/mixed/aliases/production", json={"version": 1})
+    client, ctx = shared
     before = stored_state(ctx)
     details = assert_error(post(client, name, [good_row()], **query), status, code)
     assert {k: details.get(k) for k in expected} == expected
@@ -334,14 +481,16 @@ def test_kserve_predict_unknown_model_returns_404(client: FlaskClient) -> None:
 @pytest.fixture
 def limited_client(settings: Settings, mixed_model: dict[str, Any]) -> Iterator[FlaskClient]:
     """A second app on the same home: at most 3 rows per request, 2 KiB bodies."""
-    application: Flask = create_app(settings.model_copy(update={
-        "max_batch_rows": 3, "max_content_length_bytes": 2048}))
+    application: Flask = create_app(
+        settings.model_copy(update={"max_batch_rows": 3, "max_content_length_bytes": 2048})
+    )
     yield application.test_client()
     application.extensions["mlserve"].db.dispose()
 
 
-def test_predict_more_rows_than_max_batch_rows_returns_413(limited_client: FlaskClient,
-                                                          ctx: Context) -> None:
+def test_predict_more_rows_than_max_batch_rows_returns_413(
+    limited_client: FlaskClient, ctx: Context
+) -> None:
     assert post(limited_client, "mixed", [good_row()] * 3).status_code == 200
     before = stored_state(ctx)
     for path in (PREDICT.format(name="mixed"), "/v1/models/mixed:predict"):
@@ -351,8 +500,9 @@ def test_predict_more_rows_than_max_batch_rows_returns_413(limited_client: Flask
     assert stored_state(ctx) == before
 
 
-def test_predict_body_over_content_length_returns_413(limited_client: FlaskClient,
-                                                      ctx: Context) -> None:
+def test_predict_body_over_content_length_returns_413(
+    limited_client: FlaskClient, ctx: Context
+) -> None:
     padded = _with(sex="x" * 3000)
     body = _body([padded])
     assert len(body) > 2048
@@ -367,9 +517,9 @@ def test_predict_batch_row_limit_is_checked_before_lookup(limited_client: FlaskC
     assert_error(response, 413, "payload_too_large")
 
 
-def test_predict_nullable_feature_from_training_data(client: FlaskClient,
-                                                     mixed_model: dict[str, Any],
-                                                     mixed_frame: pd.DataFrame) -> None:
+def test_predict_nullable_feature_from_training_data(
+    client: FlaskClient, mixed_model: dict[str, Any], mixed_frame: pd.DataFrame
+) -> None:
     rows = rows_of(mixed_frame, 12)
     assert rows[2]["bmi"] is None and rows[11]["bmi"] is None
     response = post(client, "mixed", rows)

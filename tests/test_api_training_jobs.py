@@ -50,10 +50,18 @@ def _timestamp(text: str) -> datetime:
 # --------------------------------------------------------------------------- success
 
 
-def test_create_job_returns_202_succeeded(client: FlaskClient, ctx: Context,
-                                          diabetes_id: str) -> None:
-    response = train(client, diabetes_id, target="target", algorithm="ridge",
-                     model_name="diabetes", cv_folds=3, params={"alpha": 0.5})
+def test_create_job_returns_202_succeeded(
+    client: FlaskClient, ctx: Context, diabetes_id: str
+) -> None:
+    response = train(
+        client,
+        diabetes_id,
+        target="target",
+        algorithm="ridge",
+        model_name="diabetes",
+        cv_folds=3,
+        params={"alpha": 0.5},
+    )
     assert response.status_code == 202
     job = response.get_json()
     assert job["status"] == "succeeded"
@@ -64,13 +72,22 @@ def test_create_job_returns_202_succeeded(client: FlaskClient, ctx: Context,
     assert job["dataset_id"] == diabetes_id
     assert job["model_name"] == "diabetes"
     assert job["spec"] == {
-        "dataset_id": diabetes_id, "target": "target", "algorithm": "ridge",
-        "model_name": "diabetes", "task": "regression", "params": {"alpha": 0.5},
-        "features": None, "test_size": 0.2, "cv_folds": 3, "random_state": 0,
-        "drop_duplicates": False, "drop_missing_target": True,
+        "dataset_id": diabetes_id,
+        "target": "target",
+        "algorithm": "ridge",
+        "model_name": "diabetes",
+        "task": "regression",
+        "params": {"alpha": 0.5},
+        "features": None,
+        "test_size": 0.2,
+        "cv_folds": 3,
+        "random_state": 0,
+        "drop_duplicates": False,
+        "drop_missing_target": True,
     }
-    created, started, finished = (_timestamp(job[k]) for k in
-                                  ("created_at", "started_at", "finished_at"))
+    created, started, finished = (
+        _timestamp(job[k]) for k in ("created_at", "started_at", "finished_at")
+    )
     assert created <= started <= finished
     assert _model_files(ctx) == [f"{job['id']}.skops"]
 
@@ -82,27 +99,34 @@ def test_create_job_infers_classification_for_text_target(iris_model: dict[str, 
 
 
 def test_get_job_returns_the_submitted_job(client: FlaskClient, diabetes_id: str) -> None:
-    job = train(client, diabetes_id, target="target", algorithm="ridge", model_name="d",
-                cv_folds=0).get_json()
+    job = train(
+        client, diabetes_id, target="target", algorithm="ridge", model_name="d", cv_folds=0
+    ).get_json()
     response = client.get(f"/api/v1/training-jobs/{job['id']}")
     assert response.status_code == 200
     assert response.get_json() == job
 
 
 def test_list_jobs_newest_first(client: FlaskClient, diabetes_id: str) -> None:
-    ids = [train(client, diabetes_id, target="target", algorithm="ridge", model_name="d",
-                 cv_folds=0).get_json()["id"] for _ in range(3)]
+    ids = [
+        train(
+            client, diabetes_id, target="target", algorithm="ridge", model_name="d", cv_folds=0
+        ).get_json()["id"]
+        for _ in range(3)
+    ]
     listed = client.get("/api/v1/training-jobs").get_json()["jobs"]
     assert [j["id"] for j in listed] == ids[::-1]
     page = client.get("/api/v1/training-jobs?limit=2&offset=1").get_json()["jobs"]
     assert [j["id"] for j in page] == [ids[1], ids[0]]
 
 
-def test_create_job_versions_increment_per_model_name(client: FlaskClient,
-                                                      diabetes_id: str) -> None:
+def test_create_job_versions_increment_per_model_name(
+    client: FlaskClient, diabetes_id: str
+) -> None:
     numbers = [
-        train(client, diabetes_id, target="target", algorithm="ridge", model_name=name,
-              cv_folds=0).get_json()["model_version"]
+        train(
+            client, diabetes_id, target="target", algorithm="ridge", model_name=name, cv_folds=0
+        ).get_json()["model_version"]
         for name in ("first", "first", "second", "first")
     ]
     assert numbers == [1, 2, 1, 3]
@@ -110,10 +134,18 @@ def test_create_job_versions_increment_per_model_name(client: FlaskClient,
     assert [v["version"] for v in versions] == [3, 2, 1]
 
 
-def test_create_job_with_features_subset_records_signature(client: FlaskClient,
-                                                           diabetes_id: str) -> None:
-    job = train(client, diabetes_id, target="target", algorithm="ridge", model_name="sub",
-                features=["bmi", "bp"], cv_folds=0).get_json()
+def test_create_job_with_features_subset_records_signature(
+    client: FlaskClient, diabetes_id: str
+) -> None:
+    job = train(
+        client,
+        diabetes_id,
+        target="target",
+        algorithm="ridge",
+        model_name="sub",
+        features=["bmi", "bp"],
+        cv_folds=0,
+    ).get_json()
     assert job["status"] == "succeeded"
     version = client.get("/api/v1/models/sub/versions/1").get_json()
     assert [i["name"] for i in version["signature"]["inputs"]] == ["bmi", "bp"]
@@ -126,13 +158,16 @@ BAD_SPECS = [
     # (case id, spec overrides, field named in details, message pattern)
     ("target-missing", {"target": "nope"}, "target", "not in the dataset"),
     ("target-constant", {"target": "constant"}, "target", "constant"),
-    ("target-with-missing-not-dropped", {"target": "partial", "drop_missing_target": False},
-     "drop_missing_target", "missing values"),
+    (
+        "target-with-missing-not-dropped",
+        {"target": "partial", "drop_missing_target": False},
+        "drop_missing_target",
+        "missing values",
+    ),
     ("algorithm-unknown", {"algorithm": "xgboost"}, "algorithm", "unknown algorithm"),
     ("algorithm-wrong-task", {"algorithm": "svc"}, "algorithm", "unknown algorithm"),
     ("param-unknown", {"params": {"foo": 1}}, "params.foo", "unknown hyper-parameter 'foo'"),
-    ("param-forbidden", {"params": {"copy_X": False}}, "params.copy_X",
-     "unknown hyper-parameter"),
+    ("param-forbidden", {"params": {"copy_X": False}}, "params.copy_X", "unknown hyper-parameter"),
     ("param-bad-value", {"params": {"alpha": -1}}, "params.alpha", "invalid hyper-parameter"),
     ("param-bad-type", {"params": {"alpha": "big"}}, "params.alpha", "invalid hyper-parameter"),
     ("params-not-object", {"params": [1, 2]}, "params", "dictionary"),
@@ -165,39 +200,54 @@ BAD_SPECS = [
     [pytest.param(*case[1:], id=case[0]) for case in BAD_SPECS],
 )
 def test_create_job_bad_spec_returns_422_without_storing(
-    client: FlaskClient, ctx: Context, odd_id: str, overrides: dict[str, Any], field: str,
+    client: FlaskClient,
+    ctx: Context,
+    odd_id: str,
+    overrides: dict[str, Any],
+    field: str,
     pattern: str,
 ) -> None:
-    spec = {"dataset_id": odd_id, "target": "target", "algorithm": "ridge",
-            "model_name": "odd", "cv_folds": 2, **overrides}
+    spec = {
+        "dataset_id": odd_id,
+        "target": "target",
+        "algorithm": "ridge",
+        "model_name": "odd",
+        "cv_folds": 2,
+        **overrides,
+    }
     before = stored_state(ctx)
-    details = assert_error(client.post("/api/v1/training-jobs", json=spec), 422,
-                           "validation_error")
+    details = assert_error(client.post("/api/v1/training-jobs", json=spec), 422, "validation_error")
     assert details["field"] == field, details
     assert re.search(pattern, details["message"]), details["message"]
     assert stored_state(ctx) == before
 
 
 @pytest.mark.parametrize("missing", ["dataset_id", "target", "algorithm", "model_name"])
-def test_create_job_missing_required_field_returns_422(client: FlaskClient, ctx: Context,
-                                                       odd_id: str, missing: str) -> None:
+def test_create_job_missing_required_field_returns_422(
+    client: FlaskClient, ctx: Context, odd_id: str, missing: str
+) -> None:
     spec = {"dataset_id": odd_id, "target": "target", "algorithm": "ridge", "model_name": "m"}
     del spec[missing]
     before = stored_state(ctx)
-    details = assert_error(client.post("/api/v1/training-jobs", json=spec), 422,
-                           "validation_error")
+    details = assert_error(client.post("/api/v1/training-jobs", json=spec), 422, "validation_error")
     assert details["field"] == missing
     assert stored_state(ctx) == before
 
 
 @pytest.mark.parametrize(
     "body",
-    [b'{"dataset_id": ', b"{'dataset_id': 'x'}", b'{"dataset_id": "x", "test_size": NaN}',
-     b"", b"not json"],
+    [
+        b'{"dataset_id": ',
+        b"{'dataset_id': 'x'}",
+        b'{"dataset_id": "x", "test_size": NaN}',
+        b"",
+        b"not json",
+    ],
     ids=["truncated", "single-quotes", "nan-token", "empty", "bare-word"],
 )
-def test_create_job_malformed_json_returns_400(client: FlaskClient, ctx: Context, odd_id: str,
-                                               body: bytes) -> None:
+def test_create_job_malformed_json_returns_400(
+    client: FlaskClient, ctx: Context, odd_id: str, body: bytes
+) -> None:
     before = stored_state(ctx)
     response = client.post("/api/v1/training-jobs", data=body, content_type="application/json")
     assert_error(response, 400, "malformed_json")
@@ -205,8 +255,9 @@ def test_create_job_malformed_json_returns_400(client: FlaskClient, ctx: Context
 
 
 @pytest.mark.parametrize("body", [b"[1, 2]", b'"spec"'], ids=["array", "string"])
-def test_create_job_body_not_object_returns_422(client: FlaskClient, ctx: Context,
-                                                body: bytes) -> None:
+def test_create_job_body_not_object_returns_422(
+    client: FlaskClient, ctx: Context, body: bytes
+) -> None:
     before = stored_state(ctx)
     response = client.post("/api/v1/training-jobs", data=body, content_type="application/json")
     assert_error(response, 422, "validation_error")
@@ -229,8 +280,9 @@ def test_get_job_unknown_id_returns_404(client: FlaskClient) -> None:
 # --------------------------------------------------------------------------- failed jobs
 
 
-def _assert_failed_without_model(client: FlaskClient, ctx: Context, job: dict[str, Any],
-                                 versions_before: int) -> None:
+def _assert_failed_without_model(
+    client: FlaskClient, ctx: Context, job: dict[str, Any], versions_before: int
+) -> None:
     assert job["status"] == "failed"
     assert job["stage"] == "failed"
     assert job["model_version"] is None
@@ -242,51 +294,71 @@ def _assert_failed_without_model(client: FlaskClient, ctx: Context, job: dict[st
     assert_error(client.get(f"/api/v1/models/{job['model_name']}"), 404, "not_found")
 
 
-def test_job_failing_at_fit_time_is_marked_failed(client: FlaskClient, ctx: Context,
-                                                  diabetes_id: str) -> None:
+def test_job_failing_at_fit_time_is_marked_failed(
+    client: FlaskClient, ctx: Context, diabetes_id: str
+) -> None:
     # n_neighbors passes KNeighborsRegressor's parameter constraints but exceeds the
     # rows of a cross-validation fold, so it fails only once the job runs.
-    response = train(client, diabetes_id, target="target", algorithm="knn",
-                     model_name="knn", cv_folds=2, params={"n_neighbors": 5000})
+    response = train(
+        client,
+        diabetes_id,
+        target="target",
+        algorithm="knn",
+        model_name="knn",
+        cv_folds=2,
+        params={"n_neighbors": 5000},
+    )
     assert response.status_code == 202
     job = response.get_json()
     assert "n_neighbors" in job["error"]
     _assert_failed_without_model(client, ctx, job, versions_before=0)
 
 
-def test_job_raising_keeps_error_text(client: FlaskClient, ctx: Context, diabetes_id: str,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_job_raising_keeps_error_text(
+    client: FlaskClient, ctx: Context, diabetes_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def boom(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(jobs, "train", boom)
-    job = train(client, diabetes_id, target="target", algorithm="ridge",
-                model_name="boom").get_json()
+    job = train(
+        client, diabetes_id, target="target", algorithm="ridge", model_name="boom"
+    ).get_json()
     assert job["error"] == "RuntimeError: boom"
     _assert_failed_without_model(client, ctx, job, versions_before=0)
     assert _model_files(ctx) == []
 
 
-def test_job_failing_at_registration_removes_artifact(client: FlaskClient, ctx: Context,
-                                                      diabetes_id: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_job_failing_at_registration_removes_artifact(
+    client: FlaskClient, ctx: Context, diabetes_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def refuse(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(registry, "add_version", refuse)
-    job = train(client, diabetes_id, target="target", algorithm="ridge", model_name="reg",
-                cv_folds=0).get_json()
+    job = train(
+        client, diabetes_id, target="target", algorithm="ridge", model_name="reg", cv_folds=0
+    ).get_json()
     assert job["error"] == "RuntimeError: database went away"
     _assert_failed_without_model(client, ctx, job, versions_before=0)
     assert _model_files(ctx) == []
 
 
-def test_job_after_failure_takes_version_one(client: FlaskClient, ctx: Context,
-                                             diabetes_id: str) -> None:
-    failed = train(client, diabetes_id, target="target", algorithm="knn", model_name="m",
-                   cv_folds=2, params={"n_neighbors": 5000}).get_json()
+def test_job_after_failure_takes_version_one(
+    client: FlaskClient, ctx: Context, diabetes_id: str
+) -> None:
+    failed = train(
+        client,
+        diabetes_id,
+        target="target",
+        algorithm="knn",
+        model_name="m",
+        cv_folds=2,
+        params={"n_neighbors": 5000},
+    ).get_json()
     assert failed["status"] == "failed"
-    ok = train(client, diabetes_id, target="target", algorithm="ridge", model_name="m",
-               cv_folds=0).get_json()
+    ok = train(
+        client, diabetes_id, target="target", algorithm="ridge", model_name="m", cv_folds=0
+    ).get_json()
     assert (ok["status"], ok["model_version"]) == ("succeeded", 1)
     assert _model_files(ctx) == [f"{ok['id']}.skops"]

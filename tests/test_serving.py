@@ -111,8 +111,9 @@ def validator() -> InstanceValidator:
 
 
 @pytest.mark.parametrize("row", [pytest.param(r, id=i) for i, r in VALID_ROWS])
-def test_instance_validator_accepts_valid_row(validator: InstanceValidator,
-                                              row: dict[str, Any]) -> None:
+def test_instance_validator_accepts_valid_row(
+    validator: InstanceValidator, row: dict[str, Any]
+) -> None:
     frame = validator.validate([_row(), row])
     assert frame.shape == (2, 6)
     assert list(frame.columns) == ["x", "n", "b", "c", "z", "s"]
@@ -122,9 +123,9 @@ def test_instance_validator_accepts_valid_row(validator: InstanceValidator,
     ("row", "field", "pattern"),
     [pytest.param(*case[1:], id=case[0]) for case in INVALID_ROWS],
 )
-def test_instance_validator_rejects_invalid_row(validator: InstanceValidator,
-                                                row: dict[str, Any], field: str,
-                                                pattern: str) -> None:
+def test_instance_validator_rejects_invalid_row(
+    validator: InstanceValidator, row: dict[str, Any], field: str, pattern: str
+) -> None:
     with pytest.raises(ValidationFailed, match=pattern) as caught:
         validator.validate([_row(), _row(), row])
     assert caught.value.details == {"field": field, "row": 2}
@@ -139,28 +140,38 @@ def test_instance_validator_rejects_invalid_row(validator: InstanceValidator,
         ("rows", "non-empty list", {"field": "instances"}),
         (None, "non-empty list", {"field": "instances"}),
         ([_row(), 5], r"instances\[1\] must be an object", {"field": "instances", "row": 1}),
-        ([[1.5, 3, True, "a", 0.0, "p"]], r"instances\[0\] must be an object",
-         {"field": "instances", "row": 0}),
+        (
+            [[1.5, 3, True, "a", 0.0, "p"]],
+            r"instances\[0\] must be an object",
+            {"field": "instances", "row": 0},
+        ),
     ],
     ids=["empty", "object", "string", "null", "scalar-row", "list-row"],
 )
-def test_instance_validator_rejects_bad_container(validator: InstanceValidator,
-                                                  instances: Any, pattern: str,
-                                                  details: dict[str, Any]) -> None:
+def test_instance_validator_rejects_bad_container(
+    validator: InstanceValidator, instances: Any, pattern: str, details: dict[str, Any]
+) -> None:
     with pytest.raises(ValidationFailed, match=pattern) as caught:
         validator.validate(instances)
     assert caught.value.details == details
 
 
 def test_instance_validator_builds_model_frame(validator: InstanceValidator) -> None:
-    frame = validator.validate([
-        _row(x=1, n=2.0, b=False, c="b", z=None, s="q"),
-        _row(x=-2.5, n=7, b=True, c="new", z=4.25, s=None),
-    ])
+    frame = validator.validate(
+        [
+            _row(x=1, n=2.0, b=False, c="b", z=None, s="q"),
+            _row(x=-2.5, n=7, b=True, c="new", z=4.25, s=None),
+        ]
+    )
     assert frame.index.tolist() == [0, 1]
     assert {k: str(v) for k, v in frame.dtypes.items()} == {
-        "x": "float64", "n": "float64", "b": "float64", "c": "object", "z": "float64",
-        "s": "object"}
+        "x": "float64",
+        "n": "float64",
+        "b": "float64",
+        "c": "object",
+        "z": "float64",
+        "s": "object",
+    }
     assert frame["x"].tolist() == [1.0, -2.5]
     assert frame["n"].tolist() == [2.0, 7.0]
     assert frame["b"].tolist() == [0.0, 1.0]
@@ -227,8 +238,10 @@ def _untrusted_class_artifact() -> bytes:
 
 @pytest.mark.parametrize(
     ("make", "refused_type"),
-    [(_untrusted_function_artifact, f"{os.system.__module__}.system"),
-     (_untrusted_class_artifact, f"{__name__}.Planted")],
+    [
+        (_untrusted_function_artifact, f"{os.system.__module__}.system"),
+        (_untrusted_class_artifact, f"{__name__}.Planted"),
+    ],
     ids=["os-system", "custom-class"],
 )
 def test_load_pipeline_refuses_untrusted_type(make: Any, refused_type: str) -> None:
@@ -269,8 +282,14 @@ def test_load_pipeline_refuses_non_pipeline() -> None:
 @pytest.fixture
 def two_models(client: FlaskClient, diabetes_model: dict[str, Any]) -> dict[str, Any]:
     """``diabetes`` (ridge) and ``other`` (lasso), both on the diabetes dataset."""
-    job = train(client, diabetes_model["dataset"]["id"], target="target", algorithm="lasso",
-                model_name="other", cv_folds=0).get_json()
+    job = train(
+        client,
+        diabetes_model["dataset"]["id"],
+        target="target",
+        algorithm="lasso",
+        model_name="other",
+        cv_folds=0,
+    ).get_json()
     assert job["status"] == "succeeded"
     return diabetes_model
 
@@ -278,8 +297,10 @@ def two_models(client: FlaskClient, diabetes_model: dict[str, Any]) -> dict[str,
 def _instances(frame: pd.DataFrame, n: int) -> list[dict[str, Any]]:
     """Feature rows as Python values at full precision, missing values as None."""
     records = frame.drop(columns="target").head(n).to_dict(orient="records")
-    return [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
-            for r in records]
+    return [
+        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
+        for r in records
+    ]
 
 
 def _artifact_path(ctx: Context, name: str, version: int = 1) -> Path:
@@ -326,9 +347,11 @@ def test_predict_planted_artifact_with_matching_digest_returns_409(
     path = _artifact_path(ctx, "diabetes")
     path.write_bytes(planted)
     with ctx.db.session() as session:
-        session.execute(update(ModelVersion)
-                        .where(ModelVersion.model_name == "diabetes")
-                        .values(artifact_sha256=hashlib.sha256(planted).hexdigest()))
+        session.execute(
+            update(ModelVersion)
+            .where(ModelVersion.model_name == "diabetes")
+            .values(artifact_sha256=hashlib.sha256(planted).hexdigest())
+        )
     ctx.models.clear()
     Planted.built.clear()
     rows = _instances(diabetes_frame, 2)
@@ -370,9 +393,9 @@ def _loaded(ctx: Context, name: str) -> tuple[Pipeline, dict[str, Any]]:
     return load_pipeline(ctx.store.get_bytes(row.artifact_key, row.artifact_sha256)), row.signature
 
 
-def test_http_batch_equals_pipeline_regression(client: FlaskClient, ctx: Context,
-                                               diabetes_model: dict[str, Any],
-                                               diabetes_frame: pd.DataFrame) -> None:
+def test_http_batch_equals_pipeline_regression(
+    client: FlaskClient, ctx: Context, diabetes_model: dict[str, Any], diabetes_frame: pd.DataFrame
+) -> None:
     rows = _instances(diabetes_frame, 100)
     served = np.array(_predict(client, "diabetes", rows).get_json()["predictions"])
     pipeline, signature = _loaded(ctx, "diabetes")
@@ -380,20 +403,22 @@ def test_http_batch_equals_pipeline_regression(client: FlaskClient, ctx: Context
     np.testing.assert_allclose(served, expected, rtol=0, atol=1e-9)
 
 
-def test_http_batch_equals_pipeline_classification(client: FlaskClient, ctx: Context,
-                                                   iris_model: dict[str, Any],
-                                                   iris_frame: pd.DataFrame) -> None:
+def test_http_batch_equals_pipeline_classification(
+    client: FlaskClient, ctx: Context, iris_model: dict[str, Any], iris_frame: pd.DataFrame
+) -> None:
     body = _predict(client, "iris", _instances(iris_frame, 150)).get_json()
     pipeline, signature = _loaded(ctx, "iris")
     X = model_frame(iris_frame, signature)
     assert body["predictions"] == pipeline.predict(X).tolist()
     assert body["classes"] == pipeline.classes_.tolist()
-    np.testing.assert_allclose(np.array(body["probabilities"]), pipeline.predict_proba(X),
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        np.array(body["probabilities"]), pipeline.predict_proba(X), rtol=0, atol=1e-9
+    )
 
 
-def test_http_batch_equals_pipeline_mixed_types_with_nulls(client: FlaskClient, ctx: Context,
-                                                           diabetes_frame: pd.DataFrame) -> None:
+def test_http_batch_equals_pipeline_mixed_types_with_nulls(
+    client: FlaskClient, ctx: Context, diabetes_frame: pd.DataFrame
+) -> None:
     frame = diabetes_frame.head(150).copy()
     frame["sex"] = np.where(frame["sex"] > 0, "male", "female").astype(object)
     frame.loc[frame.index % 5 == 0, "sex"] = None
@@ -401,8 +426,15 @@ def test_http_batch_equals_pipeline_mixed_types_with_nulls(client: FlaskClient, 
     frame["smoker"] = frame.index % 4 == 0
     frame["visits"] = frame.index % 6
     dataset = upload(client, frame_csv(frame), "mixed.csv").get_json()
-    job = train(client, dataset["id"], target="target", algorithm="gradient_boosting",
-                model_name="mixed", cv_folds=0, params={"max_iter": 20}).get_json()
+    job = train(
+        client,
+        dataset["id"],
+        target="target",
+        algorithm="gradient_boosting",
+        model_name="mixed",
+        cv_folds=0,
+        params={"max_iter": 20},
+    ).get_json()
     assert job["status"] == "succeeded", job
     rows = _instances(frame, 150)
     assert sum(r["bmi"] is None for r in rows) == 17

@@ -20,7 +20,12 @@ Check = Callable[[Any], bool]
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # a JSON integer too large for a float
+        return False
 
 
 def _is_integer(value: Any) -> bool:
@@ -122,7 +127,7 @@ class InstanceValidator:
                 # A Series keeps dtype object and None (as in training); a bare object
                 # array would become pandas' str dtype with NaN, which the imputer treats
                 # differently from the None the pipeline was fitted on.
-                data[name] = np.array(values, dtype=object)
+                data[name] = pd.Series(values, dtype=object)
             else:
                 data[name] = np.array(
                     [np.nan if v is None else float(v) for v in values], dtype=np.float64
