@@ -177,9 +177,10 @@ def test_instance_validator_builds_model_frame(validator: InstanceValidator) -> 
     assert frame["b"].tolist() == [0.0, 1.0]
     assert frame["c"].tolist() == ["b", "new"]
     assert math.isnan(frame["z"][0]) and frame["z"][1] == 4.25
-    # Missing text stays None in an object column, as model_frame gives the pipeline
-    # at training time (not NaN in pandas' str dtype, which the imputer treats apart).
-    assert frame["s"].tolist() == ["q", None]
+    # Missing text is NaN in an object column, as model_frame gives the pipeline at
+    # training time (what SimpleImputer recognises as missing).
+    assert frame["s"].dtype == object
+    assert frame["s"][0] == "q" and math.isnan(frame["s"][1])
 
 
 def test_instance_validator_ignores_row_key_order(validator: InstanceValidator) -> None:
@@ -443,3 +444,23 @@ def test_http_batch_equals_pipeline_mixed_types_with_nulls(
     pipeline, signature = _loaded(ctx, "mixed")
     expected = pipeline.predict(model_frame(frame, signature))
     np.testing.assert_allclose(served, expected, rtol=0, atol=1e-9)
+
+
+def test_null_text_feature_is_imputed_with_the_most_frequent_category() -> None:
+    from sklearn.datasets import load_diabetes
+
+    from mlserve.training import TrainSpec, train
+
+    frame = load_diabetes(as_frame=True).frame
+    rng = np.random.default_rng(0)
+    frame["colour"] = rng.choice(["red", "red", "green", "blue"], size=len(frame))
+    frame["target"] += np.where(frame["colour"] == "red", 50.0, 0.0)
+    frame.loc[frame.index[::9], "colour"] = None
+    spec = TrainSpec(dataset_id="d", target="target", algorithm="ridge", model_name="m", cv_folds=0)
+    result = train(frame, spec, "regression")
+    validator = InstanceValidator(result.signature)
+    row = frame.drop(columns=["target"]).iloc[0].to_dict()
+    missing, red, green = ({**row, "colour": c} for c in (None, "red", "green"))
+    predictions = result.pipeline.predict(validator.validate([missing, red, green]))
+    assert predictions[0] == pytest.approx(predictions[1], abs=1e-9)
+    assert abs(predictions[1] - predictions[2]) > 10

@@ -41,6 +41,8 @@ def build_preprocessor(numeric: Sequence[str], categorical: Sequence[str]) -> Co
     if categorical:
         categorical_steps = Pipeline(
             [
+                # Text features reach the pipeline as object columns with NaN for
+                # missing values (mlserve.signature.model_frame), as pandas reads them.
                 ("impute", SimpleImputer(strategy="most_frequent")),
                 ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
             ]

@@ -65,7 +65,8 @@ def model_frame(frame: pd.DataFrame, signature: dict[str, Any]) -> pd.DataFrame:
     """Cast ``frame`` to the dtypes the pipeline was fitted on.
 
     Numeric and boolean features become ``float64`` (booleans as 0/1, missing as
-    NaN); text features become ``object`` with ``None`` for missing.
+    NaN); text features become ``object`` with NaN for missing, which
+    ``SimpleImputer`` recognises (``None`` would pass as a category of its own).
 
     Returns
     -------
@@ -75,7 +76,7 @@ def model_frame(frame: pd.DataFrame, signature: dict[str, Any]) -> pd.DataFrame:
     for spec in signature["inputs"]:
         column = frame[spec["name"]]
         if spec["type"] == "string":
-            columns[spec["name"]] = column.astype(object).where(column.notna(), None)
+            columns[spec["name"]] = column.astype(object).where(column.notna(), np.nan)
         else:
             columns[spec["name"]] = pd.to_numeric(column.astype(object), errors="coerce").astype(
                 "float64"

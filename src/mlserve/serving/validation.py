@@ -81,7 +81,8 @@ class InstanceValidator:
         -------
         DataFrame of shape (n_instances, n_features)
             Numeric and boolean features as ``float64`` (missing as NaN), text
-            features as ``object`` (missing as ``None``), in signature order.
+            features as ``object`` (missing as NaN), in signature order, exactly
+            as :func:`mlserve.signature.model_frame` prepares training data.
 
         Raises
         ------
@@ -124,10 +125,9 @@ class InstanceValidator:
         for name, _check, _expected, _nullable, kind in self._specs:
             values = columns[name]
             if kind == "string":
-                # A Series keeps dtype object and None (as in training); a bare object
-                # array would become pandas' str dtype with NaN, which the imputer treats
-                # differently from the None the pipeline was fitted on.
-                data[name] = pd.Series(values, dtype=object)
+                # An object Series, as in training; a bare array of strings would
+                # become pandas' str dtype.
+                data[name] = pd.Series([np.nan if v is None else v for v in values], dtype=object)
             else:
                 data[name] = np.array(
                     [np.nan if v is None else float(v) for v in values], dtype=np.float64
