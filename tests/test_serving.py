@@ -362,13 +362,13 @@ def test_predict_planted_artifact_with_matching_digest_returns_409(
     _still_serving(client, rows)
 
 
-def test_predict_deleted_artifact_returns_404_and_service_continues(
+def test_predict_deleted_artifact_returns_409_and_service_continues(
     client: FlaskClient, ctx: Context, two_models: dict[str, Any], diabetes_frame: pd.DataFrame
 ) -> None:
     rows = _instances(diabetes_frame, 2)
     _artifact_path(ctx, "diabetes").unlink()
     ctx.models.clear()
-    details = assert_error(_predict(client, "diabetes", rows), 404, "not_found")
+    details = assert_error(_predict(client, "diabetes", rows), 409, "conflict")
     assert details["artifact"] == f"models/{two_models['job']['id']}.skops"
     assert "missing" in details["message"]
     _still_serving(client, rows)

@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
         ``mlserve db upgrade``.
     """
     from mlserve.api import register_api
+    from mlserve.api.schemas import ErrorOut
 
     settings = settings or Settings()
     if overrides:
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
         SWAGGER_UI_BUNDLE_JS="/docs/assets/swagger-ui-bundle.js",
         SWAGGER_UI_STANDALONE_PRESET_JS="/docs/assets/swagger-ui-standalone-preset.js",
         DOCS_FAVICON="/docs/assets/favicon-32x32.png",
+        HTTP_ERROR_SCHEMA=ErrorOut,
+        VALIDATION_ERROR_SCHEMA=ErrorOut,
     )
     app.request_class = JsonRequest
     app.extensions["mlserve"] = ctx

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import numpy as np
@@ -84,11 +83,6 @@ def read_json_body() -> Any:
 def _short(exc: Exception) -> str:
     text = str(exc)
     return text if len(text) < 200 else text[:200]
-
-
-def is_finite_number(value: Any) -> bool:
-    """Whether ``value`` is an int or a finite float (not a bool)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def json_response(payload: Any, status: int = 200) -> Response:

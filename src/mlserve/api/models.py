@@ -20,6 +20,16 @@ from mlserve.api.schemas import (
 bp = APIBlueprint("models", __name__, url_prefix="/api/v1/models", tag="models")
 
 
+@bp.get("/<name>/versions/<int:version>")
+@bp.output(VersionOut)
+@bp.doc(
+    summary="One model version: metrics, parameters, signature, lineage",
+    responses={404: "not found"},
+)
+def get_version(name: str, version: int) -> dict[str, Any]:
+    return registry.describe_version(current_app.extensions["mlserve"], name, version)
+
+
 @bp.get("")
 @bp.output(ModelListOut)
 @bp.doc(summary="List registered models with their latest version and aliases")
@@ -43,16 +53,6 @@ def list_versions(name: str) -> dict[str, Any]:
     }
 
 
-@bp.get("/<name>/versions/<int:version>")
-@bp.output(VersionOut)
-@bp.doc(
-    summary="One model version: metrics, parameters, signature, lineage",
-    responses={404: "not found"},
-)
-def get_version(name: str, version: int) -> dict[str, Any]:
-    return registry.describe_version(current_app.extensions["mlserve"], name, version)
-
-
 @bp.put("/<name>/aliases/<alias>")
 @bp.input(AliasIn, location="json")
 @bp.output(AliasOut)
@@ -60,9 +60,9 @@ def get_version(name: str, version: int) -> dict[str, Any]:
     summary="Point an alias (production, staging...) at a version",
     responses={404: "unknown model or version", 422: "invalid alias"},
 )
-def set_alias(name: str, alias: str, json_data: dict[str, int]) -> dict[str, Any]:
+def set_alias(name: str, alias: str, json_data: AliasIn) -> dict[str, Any]:
     ctx = current_app.extensions["mlserve"]
-    row = registry.set_alias(ctx, name, alias, json_data["version"])
+    row = registry.set_alias(ctx, name, alias, json_data.version)
     return {"model_name": row.model_name, "alias": row.alias, "version": row.version}
 
 

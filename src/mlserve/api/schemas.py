@@ -9,6 +9,8 @@ from apiflask import Schema
 from apiflask.fields import DateTime as _DateTime
 from apiflask.fields import Dict, File, Float, Integer, List, Nested, Raw, String
 from apiflask.validators import Length, Range
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
 
 from mlserve.models import as_utc
 
@@ -112,21 +114,28 @@ class VersionListOut(Schema):
     versions = List(Nested(VersionOut), required=True)
 
 
-class ModelOut(Schema):
+class ModelSummaryOut(Schema):
     name = String(required=True)
     latest_version = Integer(allow_none=True)
     aliases = Dict(keys=String(), values=Integer(), required=True)
     created_at = DateTime(required=True)
     updated_at = DateTime(required=True)
-    versions = List(Nested(VersionOut))
+
+
+class ModelOut(ModelSummaryOut):
+    versions = List(Nested(VersionOut), required=True)
 
 
 class ModelListOut(Schema):
-    models = List(Nested(ModelOut), required=True)
+    models = List(Nested(ModelSummaryOut), required=True)
 
 
-class AliasIn(Schema):
-    version = Integer(required=True, validate=Range(1))
+class AliasIn(BaseModel):
+    """Body of ``PUT /api/v1/models/{name}/aliases/{alias}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = PydanticField(ge=1, description="model version the alias points at")
 
 
 class AliasOut(Schema):

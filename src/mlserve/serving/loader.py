@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import skops.io as sio
 from sklearn.pipeline import Pipeline
 
-from mlserve.errors import Conflict
+from mlserve.errors import Conflict, NotFound
 from mlserve.models import ModelVersion
 from mlserve.serving.validation import InstanceValidator
 
@@ -117,9 +117,7 @@ class ModelCache:
         Raises
         ------
         Conflict
-            If the artifact fails its sha256 check or the allow-list.
-        NotFound
-            If the artifact is missing.
+            If the artifact is missing, fails its sha256 check or the allow-list.
         """
         key = (row.model_name, row.version)
         with self._lock:
@@ -136,7 +134,10 @@ class ModelCache:
         return loaded
 
     def _load(self, row: ModelVersion) -> LoadedModel:
-        data = self._ctx.store.get_bytes(row.artifact_key, expected_sha256=row.artifact_sha256)
+        try:
+            data = self._ctx.store.get_bytes(row.artifact_key, expected_sha256=row.artifact_sha256)
+        except NotFound as exc:  # the version exists; its file does not: a stored-data fault
+            raise Conflict("model artifact is missing from the store", exc.details) from exc
         pipeline = load_pipeline(data)
         classes = row.signature["output"].get("classes")
         return LoadedModel(

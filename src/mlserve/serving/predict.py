@@ -57,9 +57,9 @@ def predict(
     ValidationFailed
         An instance does not match the signature (names row and field).
     NotFound
-        Unknown model, alias or version; artifact missing.
+        Unknown model, alias or version.
     Conflict
-        Artifact fails its sha256 check or the type allow-list.
+        Artifact missing, failing its sha256 check or the type allow-list.
     """
     limit = ctx.settings.max_batch_rows
     if isinstance(instances, list) and len(instances) > limit:
