@@ -27,13 +27,12 @@ CALIFORNIA_TARGET = "median_house_value"
 TEST_DATABASE_URL = os.environ.get("MLSERVE_TEST_DATABASE_URL")
 
 
-
-
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings with every file under ``tmp_path`` and jobs run synchronously."""
-    return Settings(home=tmp_path / "home", jobs_immediate=True, log_level="WARNING",
-                    max_batch_rows=10_000)
+    return Settings(
+        home=tmp_path / "home", jobs_immediate=True, log_level="WARNING", max_batch_rows=10_000
+    )
 
 
 @pytest.fixture
@@ -66,8 +65,9 @@ def california_frame(california_bytes: bytes) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(california_bytes))
 
 
-def upload(client: FlaskClient, data: bytes, filename: str = "data.csv",
-           name: str | None = None) -> Any:
+def upload(
+    client: FlaskClient, data: bytes, filename: str = "data.csv", name: str | None = None
+) -> Any:
     """POST a file to /api/v1/datasets and return the response."""
     form: dict[str, Any] = {"file": (io.BytesIO(data), filename)}
     if name is not None:
@@ -108,8 +108,9 @@ def iris_frame() -> pd.DataFrame:
 def diabetes_model(client: FlaskClient, diabetes_frame: pd.DataFrame) -> dict[str, Any]:
     """A registered ridge model on the diabetes data: ``{"dataset", "job", "version"}``."""
     dataset = upload(client, frame_csv(diabetes_frame), "diabetes.csv").get_json()
-    job = train(client, dataset["id"], target="target", algorithm="ridge",
-                model_name="diabetes", cv_folds=3).get_json()
+    job = train(
+        client, dataset["id"], target="target", algorithm="ridge", model_name="diabetes", cv_folds=3
+    ).get_json()
     assert job["status"] == "succeeded", job
     version = client.get("/api/v1/models/diabetes/versions/1").get_json()
     return {"dataset": dataset, "job": job, "version": version}
@@ -119,8 +120,14 @@ def diabetes_model(client: FlaskClient, diabetes_frame: pd.DataFrame) -> dict[st
 def iris_model(client: FlaskClient, iris_frame: pd.DataFrame) -> dict[str, Any]:
     """A registered logistic regression on iris with string labels."""
     dataset = upload(client, frame_csv(iris_frame), "iris.csv").get_json()
-    job = train(client, dataset["id"], target="target", algorithm="logistic_regression",
-                model_name="iris", cv_folds=3).get_json()
+    job = train(
+        client,
+        dataset["id"],
+        target="target",
+        algorithm="logistic_regression",
+        model_name="iris",
+        cv_folds=3,
+    ).get_json()
     assert job["status"] == "succeeded", job
     version = client.get("/api/v1/models/iris/versions/1").get_json()
     return {"dataset": dataset, "job": job, "version": version}

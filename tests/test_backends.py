@@ -27,9 +27,11 @@ from tests.conftest import frame_csv, upload
 DATABASE_URL = os.environ.get("MLSERVE_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("MLSERVE_TEST_REDIS_URL")
 needs_postgres = pytest.mark.skipif(
-    not DATABASE_URL, reason="MLSERVE_TEST_DATABASE_URL is not set (no PostgreSQL server)")
+    not DATABASE_URL, reason="MLSERVE_TEST_DATABASE_URL is not set (no PostgreSQL server)"
+)
 needs_redis = pytest.mark.skipif(
-    not REDIS_URL, reason="MLSERVE_TEST_REDIS_URL is not set (no Redis server)")
+    not REDIS_URL, reason="MLSERVE_TEST_REDIS_URL is not set (no Redis server)"
+)
 
 
 @pytest.fixture
@@ -51,15 +53,26 @@ def postgres_url() -> Iterator[str]:
 
 @needs_postgres
 def test_postgres_migrations_apply_to_empty_database(postgres_url: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "mlserve", "db", "upgrade"],
-                            env={**os.environ, "MLSERVE_DATABASE_URL": postgres_url},
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "mlserve", "db", "upgrade"],
+        env={**os.environ, "MLSERVE_DATABASE_URL": postgres_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     engine = create_engine(postgres_url)
     tables = set(inspect(engine).get_table_names())
     engine.dispose()
-    assert {"dataset", "training_job", "registered_model", "model_version", "model_alias",
-            "worker_heartbeat", "alembic_version"} <= tables
+    assert {
+        "dataset",
+        "training_job",
+        "registered_model",
+        "model_version",
+        "model_alias",
+        "worker_heartbeat",
+        "alembic_version",
+    } <= tables
 
 
 @needs_postgres
@@ -69,17 +82,27 @@ def test_postgres_train_register_predict_and_restart(
     from mlserve.db import Database
 
     Database(postgres_url).upgrade()
-    settings = Settings(home=tmp_path, database_url=postgres_url, jobs_immediate=True,
-                        log_level="WARNING")
+    settings = Settings(
+        home=tmp_path, database_url=postgres_url, jobs_immediate=True, log_level="WARNING"
+    )
     client = create_app(settings).test_client()
     dataset = upload(client, frame_csv(diabetes_frame), "diabetes.csv").get_json()
     for _ in range(2):
-        job = client.post("/api/v1/training-jobs", json={
-            "dataset_id": dataset["id"], "target": "target", "algorithm": "ridge",
-            "model_name": "diabetes", "cv_folds": 3}).get_json()
+        job = client.post(
+            "/api/v1/training-jobs",
+            json={
+                "dataset_id": dataset["id"],
+                "target": "target",
+                "algorithm": "ridge",
+                "model_name": "diabetes",
+                "cv_folds": 3,
+            },
+        ).get_json()
         assert job["status"] == "succeeded", job
-    assert client.put("/api/v1/models/diabetes/aliases/production",
-                      json={"version": 1}).status_code == 200
+    assert (
+        client.put("/api/v1/models/diabetes/aliases/production", json={"version": 1}).status_code
+        == 200
+    )
     rows = diabetes_frame.drop(columns=["target"]).head(50).to_dict(orient="records")
     first = client.post("/api/v1/models/diabetes/predict", json={"instances": rows}).get_json()
     assert first["model_version"] == 1
@@ -97,24 +120,41 @@ def _flush(redis_url: str) -> None:
 
 
 @needs_redis
-def test_redis_queue_with_two_worker_processes(tmp_path: Path,
-                                               diabetes_frame: pd.DataFrame) -> None:
+def test_redis_queue_with_two_worker_processes(
+    tmp_path: Path, diabetes_frame: pd.DataFrame
+) -> None:
     assert REDIS_URL
     _flush(REDIS_URL)
-    env = {**os.environ, "MLSERVE_HOME": str(tmp_path), "MLSERVE_QUEUE_URL": REDIS_URL,
-           "MLSERVE_LOG_LEVEL": "WARNING", "MLSERVE_WORKER_HEARTBEAT_INTERVAL_S": "0.5"}
+    env = {
+        **os.environ,
+        "MLSERVE_HOME": str(tmp_path),
+        "MLSERVE_QUEUE_URL": REDIS_URL,
+        "MLSERVE_LOG_LEVEL": "WARNING",
+        "MLSERVE_WORKER_HEARTBEAT_INTERVAL_S": "0.5",
+    }
     if DATABASE_URL:
         env.pop("MLSERVE_DATABASE_URL", None)
     settings = Settings(home=tmp_path, queue_url=REDIS_URL, log_level="WARNING")
     client = create_app(settings).test_client()
-    workers = [subprocess.Popen([sys.executable, "-m", "mlserve", "worker"], env=env)
-               for _ in range(2)]
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "mlserve", "worker"], env=env) for _ in range(2)
+    ]
     try:
         _wait(lambda: client.get("/ready").status_code == 200, 60)
         dataset = upload(client, frame_csv(diabetes_frame), "diabetes.csv").get_json()
-        job_ids = [client.post("/api/v1/training-jobs", json={
-            "dataset_id": dataset["id"], "target": "target", "algorithm": "gradient_boosting",
-            "model_name": "diabetes", "cv_folds": 3}).get_json()["id"] for _ in range(6)]
+        job_ids = [
+            client.post(
+                "/api/v1/training-jobs",
+                json={
+                    "dataset_id": dataset["id"],
+                    "target": "target",
+                    "algorithm": "gradient_boosting",
+                    "model_name": "diabetes",
+                    "cv_folds": 3,
+                },
+            ).get_json()["id"]
+            for _ in range(6)
+        ]
         jobs = [_wait_job(client, job_id) for job_id in job_ids]
     finally:
         for worker in workers:

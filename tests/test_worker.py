@@ -121,3 +121,6 @@ def test_ready_is_503_when_database_unreachable(tmp_path: Path) -> None:
     assert response.status_code == 503
     assert response.get_json()["error"]["details"]["database"] == "unreachable"
     assert app.test_client().get("/health").status_code == 200
+    listing = app.test_client().get("/api/v1/datasets")
+    assert listing.status_code == 503
+    assert listing.get_json()["error"]["code"] == "service_unavailable"

@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mlserve.errors import ServiceUnavailable
@@ -100,11 +100,10 @@ class Database:
 
 
 def _is_connection_error(exc: SQLAlchemyError) -> bool:
-    from sqlalchemy.exc import DBAPIError
-
-    return (isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)) or (
-        exc.__class__.__name__ == "OperationalError" and "connect" in str(exc).lower()
-    )
+    """Whether ``exc`` means the database could not be reached (not a bad statement)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError)
 
 
 def alembic_config(url: str) -> Config:

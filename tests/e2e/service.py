@@ -23,25 +23,31 @@ def free_port() -> int:
 class Service:
     """A ``mlserve serve`` child process with its own home folder."""
 
-    def __init__(self, home: Path, env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, home: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "MLSERVE_HOME": str(home), "MLSERVE_LOG_LEVEL": "WARNING",
-                    "MLSERVE_WORKER_HEARTBEAT_INTERVAL_S": "0.5",
-                    "MLSERVE_WORKER_HEARTBEAT_TIMEOUT_S": "3", **(env or {})}
+        self.env = {
+            **os.environ,
+            "MLSERVE_HOME": str(home),
+            "MLSERVE_LOG_LEVEL": "WARNING",
+            "MLSERVE_WORKER_HEARTBEAT_INTERVAL_S": "0.5",
+            "MLSERVE_WORKER_HEARTBEAT_TIMEOUT_S": "3",
+            **(env or {}),
+        }
         self.args = args
         self.process: subprocess.Popen[bytes] | None = None
         self.log = home.parent / f"serve-{self.port}.log"
 
     def start(self, timeout_s: float = 90) -> Service:
         self.home.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "mlserve", "serve", "--port", str(self.port),
-                   *self.args]
+        command = [sys.executable, "-m", "mlserve", "serve", "--port", str(self.port), *self.args]
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=log,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command, env=self.env, stdout=log, stderr=log, start_new_session=True
+            )
         self.wait_ready(timeout_s)
         return self
 

@@ -30,17 +30,27 @@ def _instances(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def _predict_all(http: Any, model: str, rows: list[dict[str, Any]]) -> np.ndarray:
     out: list[float] = []
     for start in range(0, len(rows), BATCH_ROWS):
-        response = http.post(f"/api/v1/models/{model}/predict",
-                             json={"instances": rows[start:start + BATCH_ROWS]})
+        response = http.post(
+            f"/api/v1/models/{model}/predict", json={"instances": rows[start : start + BATCH_ROWS]}
+        )
         assert response.status_code == 200, response.text
         out.extend(response.json()["predictions"])
     return np.asarray(out, dtype=float)
 
 
 def _train(http: Any, dataset_id: str, algorithm: str, **extra: Any) -> dict[str, Any]:
-    response = http.post("/api/v1/training-jobs", json={
-        "dataset_id": dataset_id, "target": CALIFORNIA_TARGET, "algorithm": algorithm,
-        "model_name": "housing", "test_size": 0.2, "random_state": 0, **extra})
+    response = http.post(
+        "/api/v1/training-jobs",
+        json={
+            "dataset_id": dataset_id,
+            "target": CALIFORNIA_TARGET,
+            "algorithm": algorithm,
+            "model_name": "housing",
+            "test_size": 0.2,
+            "random_state": 0,
+            **extra,
+        },
+    )
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "queued"
     return wait_for_job(http, response.json()["id"])
@@ -52,9 +62,11 @@ def test_service_trains_serves_and_survives_restart(
     service = Service(tmp_path / "home").start()
     try:
         with service.client() as http:
-            upload = http.post("/api/v1/datasets", data={"name": "california"},
-                               files={"file": ("california_housing.csv",
-                                               io.BytesIO(california_bytes))})
+            upload = http.post(
+                "/api/v1/datasets",
+                data={"name": "california"},
+                files={"file": ("california_housing.csv", io.BytesIO(california_bytes))},
+            )
             assert upload.status_code == 201, upload.text
             dataset = upload.json()
             assert dataset["n_rows"] == 20_640
@@ -79,10 +91,10 @@ def test_service_trains_serves_and_survives_restart(
             served = _predict_all(http, "housing", rows)
 
         store = LocalStore(tmp_path / "home" / "artifacts")
-        pipeline = load_pipeline(store.get_bytes(f"models/{boosted['id']}.skops",
-                                                 expected_sha256=v2["artifact_sha256"]))
-        features = model_frame(california_frame.drop(columns=[CALIFORNIA_TARGET]),
-                               v2["signature"])
+        pipeline = load_pipeline(
+            store.get_bytes(f"models/{boosted['id']}.skops", expected_sha256=v2["artifact_sha256"])
+        )
+        features = model_frame(california_frame.drop(columns=[CALIFORNIA_TARGET]), v2["signature"])
         np.testing.assert_allclose(served, pipeline.predict(features), rtol=0, atol=1e-9)
 
         service.stop()
@@ -101,12 +113,21 @@ def test_service_killed_mid_training_leaves_no_version(
     service = Service(tmp_path / "home").start()
     try:
         with service.client() as http:
-            dataset = http.post("/api/v1/datasets", files={
-                "file": ("california_housing.csv", io.BytesIO(california_bytes))}).json()
-            job = http.post("/api/v1/training-jobs", json={
-                "dataset_id": dataset["id"], "target": CALIFORNIA_TARGET,
-                "algorithm": "random_forest", "model_name": "slow",
-                "params": {"n_estimators": 400}, "cv_folds": 10}).json()
+            dataset = http.post(
+                "/api/v1/datasets",
+                files={"file": ("california_housing.csv", io.BytesIO(california_bytes))},
+            ).json()
+            job = http.post(
+                "/api/v1/training-jobs",
+                json={
+                    "dataset_id": dataset["id"],
+                    "target": CALIFORNIA_TARGET,
+                    "algorithm": "random_forest",
+                    "model_name": "slow",
+                    "params": {"n_estimators": 400},
+                    "cv_folds": 10,
+                },
+            ).json()
             deadline = time.monotonic() + 60
             while http.get(f"/api/v1/training-jobs/{job['id']}").json()["status"] != "running":
                 assert time.monotonic() < deadline, "job never started"
