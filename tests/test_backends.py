@@ -76,6 +76,17 @@ def test_postgres_migrations_apply_to_empty_database(postgres_url: str) -> None:
 
 
 @needs_postgres
+def test_postgres_unmigrated_database_is_503(postgres_url: str, tmp_path: Path) -> None:
+    settings = Settings(
+        home=tmp_path, database_url=postgres_url, jobs_immediate=True, log_level="WARNING"
+    )
+    client = create_app(settings).test_client()
+    for path in ("/ready", "/api/v1/models", "/api/v1/datasets"):
+        response = client.get(path)
+        assert response.status_code == 503, (path, response.get_json())
+
+
+@needs_postgres
 def test_postgres_train_register_predict_and_restart(
     postgres_url: str, tmp_path: Path, diabetes_frame: pd.DataFrame
 ) -> None:

@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
 
-from mlserve.cli import main, settings_env
+from mlserve.cli import main
+from mlserve.server import settings_env
 from mlserve.settings import Settings
 
 

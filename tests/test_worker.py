@@ -124,3 +124,16 @@ def test_ready_is_503_when_database_unreachable(tmp_path: Path) -> None:
     listing = app.test_client().get("/api/v1/datasets")
     assert listing.status_code == 503
     assert listing.get_json()["error"]["code"] == "service_unavailable"
+
+
+def test_unmigrated_database_is_503_naming_the_fix(tmp_path: Path) -> None:
+    app = create_app(
+        Settings(home=tmp_path, jobs_immediate=True, log_level="WARNING", migrate_on_start=False)
+    )
+    client = app.test_client()
+    ready = client.get("/ready")
+    assert ready.status_code == 503
+    assert "mlserve db upgrade" in ready.get_json()["error"]["details"]["database"]
+    models = client.get("/api/v1/models")
+    assert models.status_code == 503
+    assert "mlserve db upgrade" in models.get_json()["error"]["message"]

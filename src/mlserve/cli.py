@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import subprocess
-import sys
 from typing import Any
 
 import click
@@ -89,32 +85,6 @@ def db_upgrade() -> None:
     settings.home.mkdir(parents=True, exist_ok=True)
     Database(settings.resolved_database_url).upgrade()
     click.echo("database is at the latest revision")
-
-
-def spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    """Start ``mlserve worker`` as a child that exits if this process dies."""
-    env = {**os.environ, **settings_env(settings)}
-    command = [sys.executable, "-m", "mlserve", "worker", "--parent-pid", str(os.getpid())]
-    return subprocess.Popen(command, env=env)
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """``MLSERVE_*`` variables that reproduce ``settings`` in a child process."""
-    env = {}
-    for key, value in settings.model_dump().items():
-        if value is not None:
-            env[f"MLSERVE_{key.upper()}"] = str(value)
-    return env
-
-
-def stop_child(child: subprocess.Popen[bytes]) -> None:
-    """Ask a child to stop (SIGINT, Huey's graceful signal), then kill it after 10 s."""
-    if child.poll() is None:
-        child.send_signal(signal.SIGINT)
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
 
 
 def _attach_user_commands() -> None:

@@ -347,7 +347,7 @@ def predict(
     url: str,
     api_key: str | None,
 ) -> None:
-    """Predict with MODEL (latest version unless --alias or --version)."""
+    """Predict with MODEL (alias production if set, else the latest version)."""
     if alias is not None and version is not None:
         raise click.UsageError("pass --alias or --version, not both")
     instances = read_instances(input_path, fmt)

@@ -67,8 +67,9 @@ class Database:
             session.commit()
         except SQLAlchemyError as exc:
             session.rollback()
-            if _is_connection_error(exc):
-                raise ServiceUnavailable("database unavailable") from exc
+            unavailable = _unavailable(exc)
+            if unavailable is not None:
+                raise unavailable from exc
             raise
         except BaseException:
             session.rollback()
@@ -99,11 +100,16 @@ class Database:
         self.engine.dispose()
 
 
-def _is_connection_error(exc: SQLAlchemyError) -> bool:
-    """Whether ``exc`` means the database could not be reached (not a bad statement)."""
+def _unavailable(exc: SQLAlchemyError) -> ServiceUnavailable | None:
+    """The 503 that ``exc`` means, if it is not a bad statement of ours."""
+    text = str(exc).lower()
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        return ServiceUnavailable("database schema is missing: run `mlserve db upgrade`")
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, OperationalError | InterfaceError)
+        return ServiceUnavailable("database unavailable")
+    if isinstance(exc, OperationalError | InterfaceError):
+        return ServiceUnavailable("database unavailable")
+    return None
 
 
 def alembic_config(url: str) -> Config:

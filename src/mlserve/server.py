@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -45,6 +50,69 @@ def prepare(settings: Settings, demo: bool) -> None:
     ctx.db.dispose()
 
 
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``MLSERVE_*`` variables that reproduce ``settings`` in a child process."""
+    env = {}
+    for key, value in settings.model_dump().items():
+        if value is not None:
+            env[f"MLSERVE_{key.upper()}"] = str(value)
+    env["MLSERVE_HOME"] = str(settings.home.resolve())
+    return env
+
+
+class EmbeddedWorker:
+    """The ``mlserve worker`` child of ``mlserve serve``, restarted whenever it dies.
+
+    The child exits by itself when this process disappears (it watches its
+    parent pid), so a killed service leaves no orphan worker behind.
+
+    Parameters
+    ----------
+    settings : Settings
+    check_interval_s : float
+        How often the child is checked, in seconds.
+    """
+
+    def __init__(self, settings: Settings, check_interval_s: float = 1.0) -> None:
+        self.settings = settings
+        self.check_interval_s = check_interval_s
+        self.restarts = 0
+        self._child: subprocess.Popen[bytes] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._supervise, name="mlserve-worker-supervisor", daemon=True
+        )
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "mlserve", "worker", "--parent-pid", str(os.getpid())]
+        return subprocess.Popen(command, env={**os.environ, **settings_env(self.settings)})
+
+    def start(self) -> None:
+        """Start the child and the thread that restarts it."""
+        self._child = self._spawn()
+        self._thread.start()
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(self.check_interval_s):
+            child = self._child
+            if child is not None and child.poll() is not None and not self._stop.is_set():
+                log.warning("job worker exited with status %s; restarting it", child.returncode)
+                self.restarts += 1
+                self._child = self._spawn()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Ask the child to finish (SIGINT, Huey's graceful signal); kill it after ``timeout_s``."""
+        self._stop.set()
+        child = self._child
+        if child is None or child.poll() is not None:
+            return
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
 def run_server(
     settings: Settings,
     workers: int = 1,
@@ -64,15 +132,16 @@ def run_server(
     demo : bool
         Register the demo models first if they are missing.
     embedded_worker : bool
-        Start ``mlserve worker`` as a child process for training jobs.
+        Start ``mlserve worker`` as a child process for training jobs, and
+        restart it if it dies.
     """
-    from mlserve.cli import spawn_worker, stop_child
-
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     prepare(settings, demo)
-    child = spawn_worker(settings) if embedded_worker else None
+    worker = EmbeddedWorker(settings) if embedded_worker else None
+    if worker is not None:
+        worker.start()
     options = {
         "bind": f"{settings.host}:{settings.port}",
         "workers": workers,
@@ -87,5 +156,5 @@ def run_server(
     try:
         GunicornServer(settings.model_copy(update={"migrate_on_start": False}), options).run()
     finally:
-        if child is not None:
-            stop_child(child)
+        if worker is not None:
+            worker.stop()

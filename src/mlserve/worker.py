@@ -19,6 +19,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 
 from mlserve.context import Context
+from mlserve.errors import MlserveError
 from mlserve.jobs import artifact_key
 from mlserve.models import TrainingJob, WorkerHeartbeat, as_utc, utcnow
 
@@ -50,6 +51,24 @@ def live_workers(ctx: Context) -> list[WorkerHeartbeat]:
     with ctx.db.session() as session:
         rows = session.scalars(select(WorkerHeartbeat))
         return [row for row in rows if as_utc(row.last_seen_at) >= cutoff]
+
+
+def readiness(ctx: Context) -> dict[str, str]:
+    """Check what serving and training need: the database (schema included) and a worker.
+
+    Returns
+    -------
+    dict
+        ``{"database": ..., "worker": ...}``, each ``"ok"`` or the problem.
+    """
+    if not ctx.db.ping():
+        return {"database": "unreachable", "worker": "unknown"}
+    try:
+        workers = live_workers(ctx)  # also proves the schema is there
+        alive = ctx.settings.jobs_immediate or bool(workers)
+    except MlserveError as exc:
+        return {"database": exc.message, "worker": "unknown"}
+    return {"database": "ok", "worker": "ok" if alive else "no live worker"}
 
 
 def recover_stale_jobs(ctx: Context) -> list[str]:

@@ -144,3 +144,47 @@ def test_service_killed_mid_training_leaves_no_version(
         assert not models.exists() or not list(models.iterdir())
     finally:
         service.stop()
+
+
+def _live_worker_pids(home: Path, within_s: float = 2.0) -> set[int]:
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    cutoff = datetime.now(UTC) - timedelta(seconds=within_s)
+    with sqlite3.connect(home / "mlserve.db") as conn:
+        rows = conn.execute("SELECT pid, last_seen_at FROM worker_heartbeat").fetchall()
+    return {pid for pid, seen in rows if datetime.fromisoformat(seen).replace(tzinfo=UTC) >= cutoff}
+
+
+def test_service_restarts_its_worker_after_kill_9(
+    tmp_path: Path, diabetes_frame: pd.DataFrame
+) -> None:
+    import os
+    import signal
+
+    service = Service(tmp_path / "home").start()
+    try:
+        (first,) = _live_worker_pids(service.home)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while not (_live_worker_pids(service.home) - {first}):
+            assert time.monotonic() < deadline, "the worker was not restarted"
+            time.sleep(0.2)
+        with service.client() as http:
+            service.wait_ready(30)
+            dataset = http.post(
+                "/api/v1/datasets",
+                files={"file": ("diabetes.csv", diabetes_frame.to_csv(index=False).encode())},
+            ).json()
+            job = http.post(
+                "/api/v1/training-jobs",
+                json={
+                    "dataset_id": dataset["id"],
+                    "target": "target",
+                    "algorithm": "ridge",
+                    "model_name": "diabetes",
+                },
+            ).json()
+            assert wait_for_job(http, job["id"], timeout_s=60)["status"] == "succeeded"
+    finally:
+        service.stop()

@@ -6,13 +6,14 @@ from apiflask import APIFlask
 
 from mlserve.api import datasets, docs, health, models, predict, training_jobs
 from mlserve.api.errors import register_error_handlers
-from mlserve.api.jsonio import OrjsonProvider
+from mlserve.api.jsonio import OrjsonProvider, require_json_body
 
 
 def register_api(app: APIFlask) -> None:
     """Attach the JSON provider, the error handlers and every blueprint to ``app``."""
     app.json = OrjsonProvider(app)
     register_error_handlers(app)
+    app.before_request(require_json_body)
     for module in (health, datasets, training_jobs, models, predict, docs):
         app.register_blueprint(module.bp)
     app.spec_processor(predict.document_request_bodies)

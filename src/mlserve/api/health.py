@@ -7,7 +7,7 @@ from flask import Response, current_app
 
 from mlserve.api.jsonio import json_response
 from mlserve.api.schemas import HealthOut
-from mlserve.worker import live_workers
+from mlserve.worker import readiness
 
 bp = APIBlueprint("health", __name__, tag="health")
 
@@ -25,14 +25,8 @@ def health() -> dict[str, str]:
     summary="Readiness: database reachable and a job worker alive", responses={503: "not ready"}
 )
 def ready() -> Response:
-    ctx = current_app.extensions["mlserve"]
-    database = ctx.db.ping()
-    worker = ctx.settings.jobs_immediate or (database and bool(live_workers(ctx)))
-    checks = {
-        "database": "ok" if database else "unreachable",
-        "worker": "ok" if worker else "no live worker",
-    }
-    if database and worker:
+    checks = readiness(current_app.extensions["mlserve"])
+    if set(checks.values()) == {"ok"}:
         return json_response({"status": "ready", "checks": checks})
     return json_response(
         {"error": {"code": "service_unavailable", "message": "not ready", "details": checks}}, 503

@@ -52,6 +52,27 @@ def _lenient(constant: str) -> float:
     return float(constant)
 
 
+# Endpoints whose body is not JSON (multipart uploads).
+NON_JSON_ENDPOINTS = frozenset({"datasets.upload"})
+
+
+def require_json_body() -> None:
+    """Refuse a body of another content type on endpoints that take JSON.
+
+    Runs before every request; a missing content type is accepted as JSON.
+
+    Raises
+    ------
+    UnsupportedMediaType
+        A POST/PUT/PATCH body declared as anything but JSON.
+    """
+    if request.method not in ("POST", "PUT", "PATCH") or request.endpoint in NON_JSON_ENDPOINTS:
+        return
+    mimetype = request.mimetype
+    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise UnsupportedMediaType("send the body as application/json", {"content_type": mimetype})
+
+
 def read_json_body() -> Any:
     """Parse the request body as JSON.
 
@@ -61,14 +82,9 @@ def read_json_body() -> Any:
 
     Raises
     ------
-    UnsupportedMediaType
-        If the content type is set and is not JSON.
     MalformedJSON
         If the body is empty or not JSON.
     """
-    mimetype = request.mimetype
-    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
-        raise UnsupportedMediaType("send the body as application/json", {"content_type": mimetype})
     body = request.get_data(cache=False)
     try:
         return orjson.loads(body)

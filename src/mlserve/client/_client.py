@@ -25,7 +25,7 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 API_PREFIX = "/api/v1"
 
 #: Job statuses after which a job never changes again.
-TERMINAL_JOB_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+TERMINAL_JOB_STATUSES = frozenset({"succeeded", "failed"})
 
 #: Optional fields of ``POST /api/v1/training-jobs`` accepted as keyword options.
 TRAINING_OPTIONS = frozenset(
@@ -514,7 +514,7 @@ class Client:
             Use the version this alias points at.
         version : int, optional
             Use this version. With neither ``alias`` nor ``version`` the server
-            picks its default (the latest version).
+            picks its default (alias ``production`` if set, else the latest version).
 
         Returns
         -------
