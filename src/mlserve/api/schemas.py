@@ -110,8 +110,13 @@ class VersionOut(Schema):
     created_at = DateTime(required=True)
 
 
+class VersionItemOut(VersionOut):
+    """A version inside a list. A class of its own because apiflask registers a
+    response schema it first met nested under a second name (VersionOut1)."""
+
+
 class VersionListOut(Schema):
-    versions = List(Nested(VersionOut), required=True)
+    versions = List(Nested(VersionItemOut), required=True)
 
 
 class ModelSummaryOut(Schema):
@@ -123,7 +128,7 @@ class ModelSummaryOut(Schema):
 
 
 class ModelOut(ModelSummaryOut):
-    versions = List(Nested(VersionOut), required=True)
+    versions = List(Nested(VersionItemOut), required=True)
 
 
 class ModelListOut(Schema):
