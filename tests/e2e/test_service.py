@@ -188,3 +188,80 @@ def test_service_restarts_its_worker_after_kill_9(
             assert wait_for_job(http, job["id"], timeout_s=60)["status"] == "succeeded"
     finally:
         service.stop()
+
+
+def test_service_answers_bad_input_over_http_with_json_4xx(
+    tmp_path: Path, diabetes_frame: pd.DataFrame
+) -> None:
+    service = Service(
+        tmp_path / "home",
+        env={"MLSERVE_MAX_CONTENT_LENGTH_BYTES": "1000000", "MLSERVE_MAX_BATCH_ROWS": "100"},
+    ).start()
+    try:
+        with service.client() as http:
+            dataset = http.post(
+                "/api/v1/datasets",
+                files={"file": ("diabetes.csv", diabetes_frame.to_csv(index=False).encode())},
+            ).json()
+            job = http.post(
+                "/api/v1/training-jobs",
+                json={
+                    "dataset_id": dataset["id"],
+                    "target": "target",
+                    "algorithm": "ridge",
+                    "model_name": "diabetes",
+                },
+            ).json()
+            assert wait_for_job(http, job["id"], timeout_s=60)["status"] == "succeeded"
+            row = diabetes_frame.drop(columns=["target"]).iloc[0].to_dict()
+            cases = [
+                (
+                    http.post(
+                        "/api/v1/datasets", files={"file": ("big.csv", b"a,b\n1,2\n" * 200_000)}
+                    ),
+                    413,
+                    "payload_too_large",
+                ),
+                (
+                    http.post("/api/v1/datasets", files={"file": ("r.csv", b"a,b\n1,2\n1,2,3\n")}),
+                    422,
+                    "validation_error",
+                ),
+                (
+                    http.post(
+                        "/api/v1/models/diabetes/predict",
+                        content=b"{nope",
+                        headers={"content-type": "application/json"},
+                    ),
+                    400,
+                    "malformed_json",
+                ),
+                (
+                    http.post(
+                        "/api/v1/models/diabetes/predict",
+                        json={"instances": [{k: v for k, v in row.items() if k != "bmi"}]},
+                    ),
+                    422,
+                    "validation_error",
+                ),
+                (
+                    http.post("/api/v1/models/diabetes/predict", json={"instances": [row] * 101}),
+                    413,
+                    "payload_too_large",
+                ),
+                (
+                    http.post("/api/v1/models/nope/predict", json={"instances": [row]}),
+                    404,
+                    "not_found",
+                ),
+            ]
+            for response, status, code in cases:
+                assert response.status_code == status, response.text
+                assert response.json()["error"]["code"] == code
+            good = http.post("/api/v1/models/diabetes/predict", json={"instances": [row]})
+            assert good.status_code == 200 and len(good.json()["predictions"]) == 1
+            assert http.get("/ready").status_code == 200
+            listed = http.get("/api/v1/datasets").json()["datasets"]
+            assert [d["id"] for d in listed] == [dataset["id"]]
+    finally:
+        service.stop()

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from apiflask import APIFlask, HTTPError
-from flask import Response
-from werkzeug.exceptions import HTTPException
+from flask import Response, current_app, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from mlserve.api.jsonio import json_response
 from mlserve.errors import MlserveError
 
 log = logging.getLogger(__name__)
+DRAIN_SECONDS = 10.0
+DRAIN_MAX_BYTES = 1024 * 1024 * 1024
+DRAIN_CHUNK_BYTES = 64 * 1024
 
 CODES = {
     400: "bad_request",
@@ -49,6 +53,30 @@ def _validation_details(detail: Any) -> dict[str, Any]:
     return {"field": str(first) if first is not None else None, "errors": errors}
 
 
+def drain_request_body(max_seconds: float = DRAIN_SECONDS, max_bytes: int = DRAIN_MAX_BYTES) -> int:
+    """Read and discard what the client is still sending; return the bytes read.
+
+    A server that answers 413 and closes while the client is still uploading
+    makes the client's TCP stack reset the connection, and the client loses the
+    answer. Like nginx's lingering close, read the rest of the body for a
+    bounded time and size first, so the client sees its 413.
+    """
+    stream = request.environ.get("wsgi.input")
+    if stream is None:
+        return 0
+    remaining = request.content_length if request.content_length is not None else max_bytes
+    remaining = min(remaining, max_bytes)
+    deadline = time.monotonic() + max_seconds
+    drained = 0
+    while remaining > 0 and time.monotonic() < deadline:
+        chunk = stream.read(min(DRAIN_CHUNK_BYTES, remaining))
+        if not chunk:
+            break
+        drained += len(chunk)
+        remaining -= len(chunk)
+    return drained
+
+
 def register_error_handlers(app: APIFlask) -> None:
     """Install the handlers for mlserve errors, HTTP errors and anything unexpected."""
 
@@ -71,6 +99,19 @@ def register_error_handlers(app: APIFlask) -> None:
             return error_response(422, "validation_error", message, details)
         response = error_response(status, CODES.get(status, "http_error"), exc.message or "")
         response.headers.update(dict(exc.headers or {}))
+        return response
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge) -> Response:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        drain_request_body()
+        response = error_response(
+            413,
+            "payload_too_large",
+            f"request body exceeds max_content_length_bytes={limit}",
+            {"limit": limit, "content_length": request.content_length},
+        )
+        response.headers["Connection"] = "close"
         return response
 
     @app.errorhandler(HTTPException)
