@@ -29,6 +29,11 @@ class GunicornServer(BaseApplication):
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        # gunicorn >= 25.1 opens a control socket at one fixed path per user by
+        # default: two services would share it, and it can resize or stop the
+        # server. mlserve is managed through its own commands; keep it closed.
+        if "control_socket_disable" in self.cfg.settings:
+            self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
         from mlserve.app import create_app
