@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from mlserve import create_app
 from mlserve.settings import Settings
-from tests.conftest import frame_csv, upload
+from tests.conftest import frame_csv, train, upload
 
 DATABASE_URL = os.environ.get("MLSERVE_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("MLSERVE_TEST_REDIS_URL")
@@ -99,15 +99,13 @@ def test_postgres_train_register_predict_and_restart(
     client = create_app(settings).test_client()
     dataset = upload(client, frame_csv(diabetes_frame), "diabetes.csv").get_json()
     for _ in range(2):
-        job = client.post(
-            "/api/v1/training-jobs",
-            json={
-                "dataset_id": dataset["id"],
-                "target": "target",
-                "algorithm": "ridge",
-                "model_name": "diabetes",
-                "cv_folds": 3,
-            },
+        job = train(
+            client,
+            dataset["id"],
+            target="target",
+            algorithm="ridge",
+            model_name="diabetes",
+            cv_folds=3,
         ).get_json()
         assert job["status"] == "succeeded", job
     assert (
@@ -154,15 +152,13 @@ def test_redis_queue_with_two_worker_processes(
         _wait(lambda: client.get("/ready").status_code == 200, 60)
         dataset = upload(client, frame_csv(diabetes_frame), "diabetes.csv").get_json()
         job_ids = [
-            client.post(
-                "/api/v1/training-jobs",
-                json={
-                    "dataset_id": dataset["id"],
-                    "target": "target",
-                    "algorithm": "gradient_boosting",
-                    "model_name": "diabetes",
-                    "cv_folds": 3,
-                },
+            train(
+                client,
+                dataset["id"],
+                target="target",
+                algorithm="gradient_boosting",
+                model_name="diabetes",
+                cv_folds=3,
             ).get_json()["id"]
             for _ in range(6)
         ]

@@ -37,9 +37,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
     settings = settings or Settings()
     if overrides:
         settings = Settings(**{**settings.model_dump(), **overrides})
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     ctx = Context.from_settings(settings)
     if settings.is_sqlite and settings.migrate_on_start:
         ctx.db.upgrade()
@@ -67,6 +65,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
     app.extensions["mlserve"] = ctx
     register_api(app)
     return app
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log to stderr at ``settings.log_level`` (no-op if logging is already set up)."""
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 class JsonRequest(Request):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import click
@@ -61,13 +60,12 @@ def serve(
 @click.option("--parent-pid", type=int, default=None, hidden=True)
 def worker(threads: int, parent_pid: int | None) -> None:
     """Run a job worker: consume training jobs from the queue."""
+    from mlserve.app import configure_logging
     from mlserve.context import Context
     from mlserve.worker import run_worker
 
     settings = _settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     run_worker(Context.from_settings(settings), threads=threads, parent_pid=parent_pid)
 
 
@@ -82,7 +80,6 @@ def db_upgrade() -> None:
     from mlserve.db import Database
 
     settings = _settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
     Database(settings.resolved_database_url).upgrade()
     click.echo("database is at the latest revision")
 

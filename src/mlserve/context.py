@@ -8,7 +8,7 @@ and never reach for Flask's ``current_app`` or ``request``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlserve.db import Database
 from mlserve.settings import Settings
@@ -39,7 +39,6 @@ class Context:
     store: LocalStore
     queue: JobQueue = field(init=False)
     models: ModelCache = field(init=False)
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Context:

@@ -63,11 +63,25 @@ class JsonSerializer(Serializer):
 
 @dataclass
 class JobQueue:
-    """A Huey instance and the training task registered on it."""
+    """A Huey instance and the training task registered on it.
+
+    ``worker_id`` is read when a job runs, so a worker sets it once it knows
+    its own id; jobs run in the requesting process report ``"immediate"``.
+    """
 
     huey: Huey
-    train: TaskWrapper | None
+    ctx: Context
     worker_id: str = IMMEDIATE_WORKER_ID
+
+    def __post_init__(self) -> None:
+        self._train: TaskWrapper = self.huey.task(name="mlserve.train", retries=0)(self._run)
+
+    def _run(self, job_id: str) -> None:
+        execute_job(self.ctx, job_id, self.worker_id)
+
+    def enqueue_training(self, job_id: str) -> None:
+        """Queue the training job ``job_id`` (runs it at once in immediate mode)."""
+        self._train(job_id)
 
 
 def build_queue(ctx: Context) -> JobQueue:
@@ -88,13 +102,7 @@ def build_queue(ctx: Context) -> JobQueue:
         )
     else:
         raise ValueError(f"unsupported queue_url {url!r}: use redis://... or sqlite:///...")
-    queue = JobQueue(huey=huey, train=None)
-
-    def run_training(job_id: str) -> None:
-        execute_job(ctx, job_id, queue.worker_id)
-
-    queue.train = huey.task(name="mlserve.train", retries=0)(run_training)
-    return queue
+    return JobQueue(huey=huey, ctx=ctx)
 
 
 def submit_training_job(ctx: Context, spec: TrainSpec) -> TrainingJob:
@@ -117,8 +125,7 @@ def submit_training_job(ctx: Context, spec: TrainSpec) -> TrainingJob:
     with ctx.db.session() as session:
         session.add(job)
     try:
-        assert ctx.queue.train is not None
-        ctx.queue.train(job.id)
+        ctx.queue.enqueue_training(job.id)
     except Exception as exc:
         if ctx.settings.jobs_immediate:
             raise

@@ -52,7 +52,7 @@ def classification_metrics(
     -------
     dict
         ROC AUC is binary AUC on the second class, or one-vs-rest macro AUC
-        for more classes (Hand & Till 2001 is not used); ``confusion_matrix``
+        for more classes (Provost & Domingos 2000); ``confusion_matrix``
         rows are true classes and columns predicted classes, in ``labels`` order.
     """
     result: dict[str, Any] = {

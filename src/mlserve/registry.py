@@ -13,7 +13,7 @@ from typing import Any
 
 import skops.io as sio
 from sklearn.pipeline import Pipeline
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -125,14 +125,16 @@ def list_versions(ctx: Context, name: str) -> list[ModelVersion]:
         return list(session.scalars(query))
 
 
+def _version_query(name: str, version: int) -> Select[ModelVersion]:
+    return select(ModelVersion).where(
+        ModelVersion.model_name == name, ModelVersion.version == version
+    )
+
+
 def find_version(ctx: Context, name: str, version: int) -> ModelVersion | None:
     """Return version ``version`` of ``name`` or ``None``."""
     with ctx.db.session() as session:
-        return session.scalar(
-            select(ModelVersion).where(
-                ModelVersion.model_name == name, ModelVersion.version == version
-            )
-        )
+        return session.scalar(_version_query(name, version))
 
 
 def get_version(ctx: Context, name: str, version: int) -> ModelVersion:
@@ -220,10 +222,7 @@ def delete_alias(ctx: Context, name: str, alias: str) -> None:
     with ctx.db.session() as session:
         row = session.get(ModelAlias, (name, alias))
         if row is None:
-            raise NotFound(
-                f"model {name!r} has no alias {alias!r}",
-                {"resource": "alias", "model": name, "alias": alias},
-            )
+            raise _no_alias(name, alias)
         session.delete(row)
 
 
@@ -233,7 +232,8 @@ def resolve(
     """Find the version a request means.
 
     ``version`` wins; else ``alias``; else alias ``production`` if set, else the
-    latest version.
+    latest version. One database session in the common case (this runs on
+    every prediction).
 
     Raises
     ------
@@ -247,23 +247,31 @@ def resolve(
     if version is not None:
         return get_version(ctx, name, version)
     with ctx.db.session() as session:
-        wanted = alias or DEFAULT_ALIAS
-        row = session.get(ModelAlias, (name, wanted))
-        if row is not None:
-            number: int | None = row.version
-        elif alias is not None and alias != "latest":
-            get_model(ctx, name)
-            raise NotFound(
-                f"model {name!r} has no alias {alias!r}",
-                {"resource": "alias", "model": name, "alias": alias},
+        pointer = session.get(ModelAlias, (name, alias or DEFAULT_ALIAS))
+        if pointer is not None:
+            found = session.scalar(_version_query(name, pointer.version))
+        elif alias is None or alias == "latest":
+            found = session.scalar(
+                select(ModelVersion)
+                .where(ModelVersion.model_name == name)
+                .order_by(ModelVersion.version.desc())
+                .limit(1)
             )
         else:
-            number = session.scalar(
-                select(func.max(ModelVersion.version)).where(ModelVersion.model_name == name)
-            )
-    if number is None:
-        raise NotFound.of("model", name)
-    return get_version(ctx, name, number)
+            found = None
+    if found is not None:
+        return found
+    if pointer is None and alias is not None and alias != "latest":
+        get_model(ctx, name)
+        raise _no_alias(name, alias)
+    raise NotFound.of("model", name)
+
+
+def _no_alias(name: str, alias: str) -> NotFound:
+    return NotFound(
+        f"model {name!r} has no alias {alias!r}",
+        {"resource": "alias", "model": name, "alias": alias},
+    )
 
 
 def version_view(row: ModelVersion, version_aliases: list[str] | None = None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from mlserve.app import configure_logging
 from mlserve.context import Context
 from mlserve.settings import Settings
 
@@ -45,7 +46,6 @@ def prepare(settings: Settings, demo: bool) -> None:
     """Migrate (SQLite), sweep interrupted writes and register demo models if asked."""
     from mlserve.demo import ensure_demo_models
 
-    settings.home.mkdir(parents=True, exist_ok=True)
     ctx = Context.from_settings(settings)
     if settings.is_sqlite:
         ctx.db.upgrade()
@@ -140,9 +140,7 @@ def run_server(
         Start ``mlserve worker`` as a child process for training jobs, and
         restart it if it dies.
     """
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     prepare(settings, demo)
     worker = EmbeddedWorker(settings) if embedded_worker else None
     if worker is not None:

@@ -49,11 +49,25 @@ def infer_signature(
             seen = sorted(column.dropna().astype(str).unique().tolist())
             spec["categories"] = seen[:MAX_CATEGORIES_LISTED]
         inputs.append(spec)
+    return {"inputs": inputs, "output": output_signature(target, task, classes)}
+
+
+def output_signature(target: pd.Series, task: str, classes: Sequence[Any] | None) -> dict[str, Any]:
+    """The ``output`` part of a signature: target name, type and, for classifiers, classes.
+
+    Parameters
+    ----------
+    target : Series of shape (n_samples,)
+    task : {"regression", "classification"}
+    classes : sequence or None
+        Class labels in the estimator's order; without them the output is
+        described as a number.
+    """
     output: dict[str, Any] = {"name": str(target.name), "type": "number"}
     if task == "classification" and classes is not None:
         output["type"] = logical_type(target)
         output["classes"] = [to_json_scalar(c) for c in classes]
-    return {"inputs": inputs, "output": output}
+    return output
 
 
 def to_json_scalar(value: Any) -> Any:

@@ -23,7 +23,7 @@ from mlserve.catalogue import build_estimator, get_algorithm, inner_estimator
 from mlserve.errors import ValidationFailed
 from mlserve.metrics import classification_metrics, regression_metrics
 from mlserve.preprocessing import build_preprocessor
-from mlserve.signature import infer_signature, model_frame
+from mlserve.signature import infer_signature, model_frame, output_signature
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 MAX_CLASSES_INFERRED = 20
@@ -237,7 +237,7 @@ def train(
     progress(0.85, "evaluating")
     metrics = evaluate(pipeline, X_test, y_test, task)
     classes = getattr(pipeline, "classes_", None) if task == "classification" else None
-    signature = infer_signature(frame[features], y, task, classes)
+    signature["output"] = output_signature(y, task, classes)
     params = _jsonable_params(
         inner_estimator(pipeline.named_steps["estimator"]).get_params(deep=False)
     )

@@ -99,3 +99,23 @@ def wait_for_job(http: httpx.Client, job_id: str, timeout_s: float = 300) -> dic
             return job
         time.sleep(0.1)
     raise TimeoutError(f"job {job_id} still {seen[-1] if seen else '?'}")
+
+
+def train_diabetes(http: httpx.Client, frame: Any) -> dict[str, Any]:
+    """Upload the diabetes frame, train a ridge model ``diabetes`` and wait for it."""
+    dataset = http.post(
+        "/api/v1/datasets",
+        files={"file": ("diabetes.csv", frame.to_csv(index=False).encode())},
+    ).json()
+    job = http.post(
+        "/api/v1/training-jobs",
+        json={
+            "dataset_id": dataset["id"],
+            "target": "target",
+            "algorithm": "ridge",
+            "model_name": "diabetes",
+        },
+    ).json()
+    finished = wait_for_job(http, job["id"], timeout_s=60)
+    assert finished["status"] == "succeeded", finished
+    return finished

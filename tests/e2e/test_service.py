@@ -15,7 +15,7 @@ from mlserve.serving.loader import load_pipeline
 from mlserve.signature import model_frame
 from mlserve.storage import LocalStore
 from tests.conftest import CALIFORNIA_TARGET
-from tests.e2e.service import Service, wait_for_job
+from tests.e2e.service import Service, train_diabetes, wait_for_job
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 BATCH_ROWS = 10_000
@@ -172,20 +172,7 @@ def test_service_restarts_its_worker_after_kill_9(
             time.sleep(0.2)
         with service.client() as http:
             service.wait_ready(30)
-            dataset = http.post(
-                "/api/v1/datasets",
-                files={"file": ("diabetes.csv", diabetes_frame.to_csv(index=False).encode())},
-            ).json()
-            job = http.post(
-                "/api/v1/training-jobs",
-                json={
-                    "dataset_id": dataset["id"],
-                    "target": "target",
-                    "algorithm": "ridge",
-                    "model_name": "diabetes",
-                },
-            ).json()
-            assert wait_for_job(http, job["id"], timeout_s=60)["status"] == "succeeded"
+            train_diabetes(http, diabetes_frame)
     finally:
         service.stop()
 
@@ -199,20 +186,7 @@ def test_service_answers_bad_input_over_http_with_json_4xx(
     ).start()
     try:
         with service.client() as http:
-            dataset = http.post(
-                "/api/v1/datasets",
-                files={"file": ("diabetes.csv", diabetes_frame.to_csv(index=False).encode())},
-            ).json()
-            job = http.post(
-                "/api/v1/training-jobs",
-                json={
-                    "dataset_id": dataset["id"],
-                    "target": "target",
-                    "algorithm": "ridge",
-                    "model_name": "diabetes",
-                },
-            ).json()
-            assert wait_for_job(http, job["id"], timeout_s=60)["status"] == "succeeded"
+            job = train_diabetes(http, diabetes_frame)
             row = diabetes_frame.drop(columns=["target"]).iloc[0].to_dict()
             cases = [
                 (
@@ -262,6 +236,6 @@ def test_service_answers_bad_input_over_http_with_json_4xx(
             assert good.status_code == 200 and len(good.json()["predictions"]) == 1
             assert http.get("/ready").status_code == 200
             listed = http.get("/api/v1/datasets").json()["datasets"]
-            assert [d["id"] for d in listed] == [dataset["id"]]
+            assert [d["id"] for d in listed] == [job["dataset_id"]]
     finally:
         service.stop()

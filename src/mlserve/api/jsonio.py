@@ -44,12 +44,7 @@ class OrjsonProvider(JSONProvider):
         return orjson.loads(s)
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
-        obj = args[0] if len(args) == 1 else (args or kwargs)
-        return Response(dumps(obj), mimetype="application/json")
-
-
-def _lenient(constant: str) -> float:
-    return float(constant)
+        return json_response(args[0] if len(args) == 1 else (args or kwargs))
 
 
 # Endpoints whose body is not JSON (multipart uploads).
@@ -91,7 +86,7 @@ def read_json_body() -> Any:
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(body, parse_constant=_lenient)
+        return json.loads(body, parse_constant=float)
     except (ValueError, RecursionError) as exc:
         raise MalformedJSON(f"request body is not valid JSON: {_short(exc)}") from exc
 
