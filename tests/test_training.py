@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,9 +36,6 @@ from mlserve.training import (
     train,
 )
 
-CALIFORNIA_CSV = (
-    Path(__file__).resolve().parents[2] / "shared" / "datasets" / "california_housing.csv"
-)
 REGRESSION_METRIC_KEYS = {"rmse", "mae", "r2", "n_samples"}
 CLASSIFICATION_METRIC_KEYS = {
     "accuracy",
@@ -728,12 +724,10 @@ def test_train_every_catalogue_algorithm_predicts(
 
 
 @pytest.fixture(scope="module")
-def california() -> pd.DataFrame:
-    if not CALIFORNIA_CSV.is_file():
-        pytest.skip(f"california_housing.csv not found at {CALIFORNIA_CSV}")
+def california(california_bytes: bytes) -> pd.DataFrame:
     from mlserve.datasets import parse_upload
 
-    frame, source_format = parse_upload(CALIFORNIA_CSV.name, CALIFORNIA_CSV.read_bytes(), 100)
+    frame, source_format = parse_upload("california_housing.csv", california_bytes, 100)
     assert source_format == "csv"
     return frame
 
