@@ -95,7 +95,14 @@ def test_get_version_regression_describes_training(
     assert version["dataset_id"] == diabetes_model["dataset"]["id"]
     assert version["job_id"] == diabetes_model["job"]["id"]
     assert version["training_seconds"] > 0
-    assert version["runtime"] == "sklearn"
+    assert version["runtime"] == "onnx"
+    compiled = version["serving"]["compile"]
+    assert compiled["runtime"] == "onnx" and compiled["reason"] is None
+    assert compiled["rows_checked"] >= math.ceil(442 * 0.2)
+    assert compiled["max_abs_error"] <= 1e-6
+    assert version["serving"]["batching"]["runtime"] == "onnx"
+    assert version["serving"]["batching"]["enabled"] is False
+    assert len(version["onnx_sha256"]) == 64 and version["onnx_size_bytes"] > 0
     assert version["aliases"] == []
     data = _artifact(ctx, version)
     assert version["artifact_sha256"] == hashlib.sha256(data).hexdigest()

@@ -137,7 +137,9 @@ def test_predict_same_rows_give_same_predictions(
 ) -> None:
     single = post(client, "mixed", [good_row()]).get_json()["predictions"]
     batch = post(client, "mixed", [good_row()] * 4).get_json()["predictions"]
-    assert batch == single * 4
+    # Equal to the last bits or so: a compiled model may sum in another order
+    # for a batch than for one row.
+    np.testing.assert_allclose(batch, single * 4, rtol=1e-12)
 
 
 def test_predict_classifier_probabilities_sum_to_one(

@@ -89,7 +89,7 @@ def test_create_job_returns_202_succeeded(
         _timestamp(job[k]) for k in ("created_at", "started_at", "finished_at")
     )
     assert created <= started <= finished
-    assert _model_files(ctx) == [f"{job['id']}.skops"]
+    assert _model_files(ctx) == [f"{job['id']}.onnx", f"{job['id']}.skops"]
 
 
 def test_create_job_infers_classification_for_text_target(iris_model: dict[str, Any]) -> None:
@@ -361,4 +361,4 @@ def test_job_after_failure_takes_version_one(
         client, diabetes_id, target="target", algorithm="ridge", model_name="m", cv_folds=0
     ).get_json()
     assert (ok["status"], ok["model_version"]) == ("succeeded", 1)
-    assert _model_files(ctx) == [f"{ok['id']}.skops"]
+    assert _model_files(ctx) == [f"{ok['id']}.onnx", f"{ok['id']}.skops"]

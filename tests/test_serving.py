@@ -304,9 +304,23 @@ def _instances(frame: pd.DataFrame, n: int) -> list[dict[str, Any]]:
     ]
 
 
-def _artifact_path(ctx: Context, name: str, version: int = 1) -> Path:
-    row = registry.get_version(ctx, name, version)
-    return Path(ctx.store.root) / row.artifact_key
+def _artifact_path(ctx: Context, name: str, kind: str = "skops") -> Path:
+    """Path of the artifact of version 1 that serves ``name``.
+
+    ``kind="skops"`` also switches the version to the scikit-learn runtime, so
+    the skops file is the one loaded; ``kind="onnx"`` keeps the compiled model.
+    """
+    row = registry.get_version(ctx, name, 1)
+    if kind == "skops":
+        with ctx.db.session() as session:
+            session.execute(
+                update(ModelVersion)
+                .where(ModelVersion.model_name == name)
+                .values(runtime="sklearn")
+            )
+        return Path(ctx.store.root) / row.artifact_key
+    assert row.runtime == "onnx" and row.onnx_artifact_key is not None
+    return Path(ctx.store.root) / row.onnx_artifact_key
 
 
 def _predict(client: FlaskClient, name: str, instances: list[dict[str, Any]]) -> Any:
@@ -322,12 +336,18 @@ def _still_serving(client: FlaskClient, rows: list[dict[str, Any]]) -> None:
     assert len(other.get_json()["predictions"]) == len(rows)
 
 
+@pytest.mark.parametrize("kind", ["skops", "onnx"])
 def test_predict_tampered_artifact_returns_409_and_service_continues(
-    client: FlaskClient, ctx: Context, two_models: dict[str, Any], diabetes_frame: pd.DataFrame
+    client: FlaskClient,
+    ctx: Context,
+    two_models: dict[str, Any],
+    diabetes_frame: pd.DataFrame,
+    kind: str,
 ) -> None:
     rows = _instances(diabetes_frame, 3)
+    path = _artifact_path(ctx, "diabetes", kind)
+    ctx.models.clear()
     good = _predict(client, "diabetes", rows).get_json()["predictions"]
-    path = _artifact_path(ctx, "diabetes")
     original = path.read_bytes()
     path.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
     ctx.models.clear()
@@ -335,7 +355,7 @@ def test_predict_tampered_artifact_returns_409_and_service_continues(
         response = client.post(url, json={"instances": rows})
         details = assert_error(response, 409, "conflict")
         assert "sha256" in details["message"]
-        assert details["artifact"] == f"models/{two_models['job']['id']}.skops"
+        assert details["artifact"] == f"models/{two_models['job']['id']}.{kind}"
     _still_serving(client, rows)
     path.write_bytes(original)
     assert _predict(client, "diabetes", rows).get_json()["predictions"] == good
@@ -362,14 +382,19 @@ def test_predict_planted_artifact_with_matching_digest_returns_409(
     _still_serving(client, rows)
 
 
+@pytest.mark.parametrize("kind", ["skops", "onnx"])
 def test_predict_deleted_artifact_returns_409_and_service_continues(
-    client: FlaskClient, ctx: Context, two_models: dict[str, Any], diabetes_frame: pd.DataFrame
+    client: FlaskClient,
+    ctx: Context,
+    two_models: dict[str, Any],
+    diabetes_frame: pd.DataFrame,
+    kind: str,
 ) -> None:
     rows = _instances(diabetes_frame, 2)
-    _artifact_path(ctx, "diabetes").unlink()
+    _artifact_path(ctx, "diabetes", kind).unlink()
     ctx.models.clear()
     details = assert_error(_predict(client, "diabetes", rows), 409, "conflict")
-    assert details["artifact"] == f"models/{two_models['job']['id']}.skops"
+    assert details["artifact"] == f"models/{two_models['job']['id']}.{kind}"
     assert "missing" in details["message"]
     _still_serving(client, rows)
 

@@ -37,15 +37,27 @@ def _settings(**overrides: Any) -> Settings:
     show_default=True,
     help="Threads per HTTP worker.",
 )
+@click.option(
+    "--server",
+    type=click.Choice(["gunicorn", "granian"]),
+    default=None,
+    help="WSGI server (default: MLSERVE_SERVER, else gunicorn).",
+)
 @click.option("--demo", is_flag=True, help="Register demo models (diabetes, breast_cancer).")
 @click.option("--no-worker", is_flag=True, help="Do not start the embedded job worker.")
 def serve(
-    host: str | None, port: int | None, workers: int, threads: int, demo: bool, no_worker: bool
+    host: str | None,
+    port: int | None,
+    workers: int,
+    threads: int,
+    server: str | None,
+    demo: bool,
+    no_worker: bool,
 ) -> None:
-    """Start the service (gunicorn) with an embedded job worker."""
+    """Start the service with an embedded job worker."""
     from mlserve.server import run_server
 
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port, server=server)
     run_server(settings, workers=workers, threads=threads, demo=demo, embedded_worker=not no_worker)
 
 

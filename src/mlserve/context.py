@@ -17,6 +17,7 @@ from mlserve.storage import LocalStore, open_store
 if TYPE_CHECKING:
     from mlserve.jobs import JobQueue
     from mlserve.serving.loader import ModelCache
+    from mlserve.serving.resolver import Resolver
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Context:
         Huey instance with the ``train`` task registered.
     models : ModelCache
         Loaded model versions of this process.
+    resolver : Resolver
+        Cached name/alias/version lookups of this process.
     """
 
     settings: Settings
@@ -39,12 +42,14 @@ class Context:
     store: LocalStore
     queue: JobQueue = field(init=False)
     models: ModelCache = field(init=False)
+    resolver: Resolver = field(init=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Context:
         """Build the context (engine, store, queue, model cache) for ``settings``."""
         from mlserve.jobs import build_queue
         from mlserve.serving.loader import ModelCache
+        from mlserve.serving.resolver import Resolver
 
         settings.home.mkdir(parents=True, exist_ok=True)
         ctx = cls(
@@ -54,4 +59,5 @@ class Context:
         )
         ctx.queue = build_queue(ctx)
         ctx.models = ModelCache(ctx, capacity=settings.model_cache_size)
+        ctx.resolver = Resolver(ctx, settings.model_refresh_interval_ms / 1000)
         return ctx

@@ -25,6 +25,7 @@ from mlserve import datasets, registry
 from mlserve.context import Context
 from mlserve.errors import MlserveError, NotFound, ServiceUnavailable
 from mlserve.models import TrainingJob, utcnow
+from mlserve.serving.compile import plan_serving
 from mlserve.storage import StoredArtifact
 from mlserve.training import TrainResult, TrainSpec, check_spec, train
 
@@ -143,18 +144,23 @@ def execute_job(ctx: Context, job_id: str, worker_id: str) -> None:
     """
     if not _claim(ctx, job_id, worker_id):
         return
-    artifact: StoredArtifact | None = None
+    written: list[StoredArtifact] = []
     try:
         job = get_job(ctx, job_id)
         spec = TrainSpec.model_validate({k: v for k, v in job.spec.items() if k != "task"})
         _progress(ctx, job_id, 0.02, "loading data")
         frame = datasets.read_frame(ctx, datasets.get_dataset(ctx, job.dataset_id))
         result = train(frame, spec, job.spec["task"], lambda f, s: _progress(ctx, job_id, f, s))
+        _progress(ctx, job_id, 0.9, "compiling")
+        assert result.test_frame is not None
+        plan = plan_serving(result.pipeline, result.signature, result.test_frame, ctx.settings)
         _progress(ctx, job_id, 0.95, "registering")
-        artifact = registry.save_artifact(ctx, result.pipeline, artifact_key(job_id))
-        _register(ctx, job, spec, result, artifact)
+        written.append(registry.save_artifact(ctx, result.pipeline, artifact_key(job_id)))
+        if plan.onnx is not None:
+            written.append(ctx.store.put_bytes(onnx_artifact_key(job_id), plan.onnx))
+        _register(ctx, job, spec, result, written, plan.serving)
     except Exception as exc:
-        if artifact is not None:
+        for artifact in written:
             ctx.store.delete(artifact.key)
         log.warning("training job %s failed: %s", job_id, exc)
         _finish(ctx, job_id, "failed", error=_readable(exc))
@@ -165,8 +171,18 @@ def artifact_key(job_id: str) -> str:
     return f"models/{job_id}.skops"
 
 
+def onnx_artifact_key(job_id: str) -> str:
+    """Artifact key of the compiled (ONNX) model a job produces."""
+    return f"models/{job_id}.onnx"
+
+
 def _register(
-    ctx: Context, job: TrainingJob, spec: TrainSpec, result: TrainResult, artifact: StoredArtifact
+    ctx: Context,
+    job: TrainingJob,
+    spec: TrainSpec,
+    result: TrainResult,
+    artifacts: list[StoredArtifact],
+    serving: dict[str, Any],
 ) -> None:
     for attempt in range(5):
         try:
@@ -176,14 +192,17 @@ def _register(
                     job.model_name,
                     result,
                     spec.algorithm,
-                    artifact,
+                    artifacts[0],
                     job.dataset_id,
                     job.id,
+                    serving=serving,
+                    onnx_artifact=artifacts[1] if len(artifacts) > 1 else None,
                 )
                 row = session.get(TrainingJob, job.id)
                 assert row is not None
                 row.status, row.progress, row.stage = "succeeded", 1.0, "done"
                 row.model_version, row.finished_at = version.version, utcnow()
+            ctx.resolver.invalidate()
             return
         except IntegrityError:  # another worker took the same version number
             if attempt == 4:

@@ -101,6 +101,10 @@ class ModelVersion(Base):
     artifact_sha256: Mapped[str] = mapped_column(String(64))
     artifact_size_bytes: Mapped[int] = mapped_column(Integer)
     runtime: Mapped[str] = mapped_column(String(32), default="sklearn")
+    serving: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    onnx_artifact_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    onnx_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    onnx_size_bytes: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -112,6 +116,20 @@ class ModelAlias(Base):
     model_name: Mapped[str] = mapped_column(ForeignKey("registered_model.name"), primary_key=True)
     alias: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RegistryState(Base):
+    """One row whose ``generation`` grows with every registry change.
+
+    Serving processes poll it (one cheap query per interval, not per request)
+    to know when their cached alias and version lookups are stale.
+    """
+
+    __tablename__ = "registry_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

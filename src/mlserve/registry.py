@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from mlserve.context import Context
 from mlserve.errors import NotFound, ValidationFailed
-from mlserve.models import ModelAlias, ModelVersion, RegisteredModel, utcnow
+from mlserve.models import ModelAlias, ModelVersion, RegisteredModel, RegistryState, utcnow
 from mlserve.storage import StoredArtifact
 from mlserve.training import TrainResult
 
@@ -40,12 +40,23 @@ def add_version(
     artifact: StoredArtifact,
     dataset_id: str | None,
     job_id: str | None,
+    serving: dict[str, Any] | None = None,
+    onnx_artifact: StoredArtifact | None = None,
 ) -> ModelVersion:
     """Add the next version of ``model_name`` inside the caller's transaction.
 
     The version number is ``max(version) + 1`` for the name; a concurrent
     writer that takes the same number makes the commit fail on the
     ``(model_name, version)`` unique constraint rather than duplicate it.
+
+    Parameters
+    ----------
+    serving : dict, optional
+        How the version is served: the compilation report and the batching
+        calibration (see :mod:`mlserve.serving.compile`).
+    onnx_artifact : StoredArtifact, optional
+        The compiled ONNX model, when the pipeline compiled and passed its check;
+        the version's runtime is then ``onnx``.
 
     Returns
     -------
@@ -76,10 +87,37 @@ def add_version(
         artifact_key=artifact.key,
         artifact_sha256=artifact.sha256,
         artifact_size_bytes=artifact.size_bytes,
+        runtime="onnx" if onnx_artifact is not None else "sklearn",
+        serving=serving or {},
+        onnx_artifact_key=onnx_artifact.key if onnx_artifact else None,
+        onnx_sha256=onnx_artifact.sha256 if onnx_artifact else None,
+        onnx_size_bytes=onnx_artifact.size_bytes if onnx_artifact else None,
     )
     session.add(version)
+    bump_generation(session)
     session.flush()
     return version
+
+
+def bump_generation(session: Session) -> None:
+    """Record a registry change (version added, alias set or removed) in ``session``.
+
+    Serving processes compare the generation with the one their cached lookups
+    were made at (:class:`mlserve.serving.resolver.Resolver`).
+    """
+    state = session.get(RegistryState, 1, with_for_update=True)
+    if state is None:
+        session.add(RegistryState(id=1, generation=1, updated_at=utcnow()))
+        return
+    state.generation += 1
+    state.updated_at = utcnow()
+
+
+def generation(ctx: Context) -> int:
+    """Current registry generation (0 before the first change)."""
+    with ctx.db.session() as session:
+        value = session.scalar(select(RegistryState.generation).where(RegistryState.id == 1))
+    return int(value or 0)
 
 
 def find_model(ctx: Context, name: str) -> RegisteredModel | None:
@@ -206,8 +244,10 @@ def set_alias(ctx: Context, name: str, alias: str, version: int) -> ModelAlias:
                 session.add(row)
             row.version = version
             row.updated_at = utcnow()
+            bump_generation(session)
     except IntegrityError:  # created concurrently: move it instead
         return set_alias(ctx, name, alias, version)
+    ctx.resolver.invalidate()
     return row
 
 
@@ -224,6 +264,8 @@ def delete_alias(ctx: Context, name: str, alias: str) -> None:
         if row is None:
             raise _no_alias(name, alias)
         session.delete(row)
+        bump_generation(session)
+    ctx.resolver.invalidate()
 
 
 def resolve(
@@ -291,6 +333,9 @@ def version_view(row: ModelVersion, version_aliases: list[str] | None = None) ->
         "artifact_sha256": row.artifact_sha256,
         "artifact_size_bytes": row.artifact_size_bytes,
         "runtime": row.runtime,
+        "serving": row.serving or {},
+        "onnx_sha256": row.onnx_sha256,
+        "onnx_size_bytes": row.onnx_size_bytes,
         "aliases": version_aliases or [],
         "created_at": row.created_at,
     }

@@ -130,10 +130,12 @@ def run_server(
     Parameters
     ----------
     settings : Settings
+        ``settings.server`` picks the WSGI server: gunicorn (``gthread`` workers)
+        or granian (Rust HTTP server, WSGI interface).
     workers : int
-        gunicorn worker processes; each loads models once into its own cache.
+        Worker processes; each loads models once into its own cache.
     threads : int
-        Threads per worker (gunicorn ``gthread`` worker class).
+        Threads per worker (gunicorn threads, granian blocking threads).
     demo : bool
         Register the demo models first if they are missing.
     embedded_worker : bool
@@ -145,19 +147,55 @@ def run_server(
     worker = EmbeddedWorker(settings) if embedded_worker else None
     if worker is not None:
         worker.start()
+    served = settings.model_copy(update={"migrate_on_start": False})
+    log.info(
+        "mlserve listening on http://%s:%s (%s, %d workers)",
+        settings.host,
+        settings.port,
+        settings.server,
+        workers,
+    )
+    try:
+        if settings.server == "granian":
+            _run_granian(served, workers, threads)
+        else:
+            _run_gunicorn(served, workers, threads)
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+def _run_gunicorn(settings: Settings, workers: int, threads: int) -> None:
     options = {
         "bind": f"{settings.host}:{settings.port}",
         "workers": workers,
         "threads": threads,
         "worker_class": "gthread",
-        "accesslog": "-",
         "loglevel": settings.log_level.lower(),
         "timeout": 120,
         "graceful_timeout": 10,
     }
-    log.info("mlserve listening on http://%s:%s", settings.host, settings.port)
-    try:
-        GunicornServer(settings.model_copy(update={"migrate_on_start": False}), options).run()
-    finally:
-        if worker is not None:
-            worker.stop()
+    if settings.access_log:
+        options["accesslog"] = "-"
+    GunicornServer(settings, options).run()
+
+
+def _run_granian(settings: Settings, workers: int, threads: int) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    # granian imports the app by name in each worker process: the settings
+    # travel as MLSERVE_* environment variables.
+    os.environ.update(settings_env(settings))
+    Granian(
+        "mlserve.wsgi:create",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        blocking_threads=threads,
+        log_access=settings.access_log,
+        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
+        respawn_failed_workers=True,
+    ).serve()

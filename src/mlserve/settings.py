@@ -8,6 +8,7 @@ Every field can be set from the environment with the ``MLSERVE_`` prefix
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,24 @@ class Settings(BaseSettings):
         without a heartbeat its running jobs are declared failed (seconds).
     job_poll_interval_s : float
         Longest idle wait between two polls of the queue by a worker (seconds).
+    model_refresh_interval_ms : int
+        How often each serving process checks the registry for alias and
+        version changes, in milliseconds (0: never; changes made by the
+        process itself apply at once).
+    batching : {"auto", "on", "off"}
+        Micro-batching of concurrent predictions: ``auto`` follows the
+        calibration recorded with each version.
+    max_batch_size : int
+        Most rows in one micro-batch (also the batch size calibrated).
+    max_batch_wait_ms : float
+        Longest wait of the first request of a micro-batch, in milliseconds.
+    batching_min_single_row_ms : float
+        Calibration threshold: below this single-row latency, in milliseconds,
+        batching is never enabled.
+    server : {"gunicorn", "granian"}
+        WSGI server of ``mlserve serve``.
+    access_log : bool
+        Log one line per request to stderr.
     log_level : str
         Python logging level name.
     migrate_on_start : bool
@@ -69,6 +88,13 @@ class Settings(BaseSettings):
     worker_heartbeat_interval_s: float = Field(default=2.0, gt=0)
     worker_heartbeat_timeout_s: float = Field(default=10.0, gt=0)
     job_poll_interval_s: float = Field(default=1.0, gt=0)
+    model_refresh_interval_ms: int = Field(default=250, ge=0)
+    batching: Literal["auto", "on", "off"] = "auto"
+    max_batch_size: int = Field(default=32, ge=2)
+    max_batch_wait_ms: float = Field(default=2.0, gt=0, le=1000)
+    batching_min_single_row_ms: float = Field(default=0.5, ge=0)
+    server: Literal["gunicorn", "granian"] = "gunicorn"
+    access_log: bool = True
     log_level: str = "INFO"
     migrate_on_start: bool = True
 

@@ -170,6 +170,8 @@ class TrainResult:
         Wall-clock time of the final fit, in seconds.
     n_train, n_test : int
         Rows in each split.
+    test_frame : DataFrame of shape (n_test, n_features) or None
+        The held-out rows (model input dtypes), for checking a compiled model.
     """
 
     pipeline: Pipeline
@@ -181,6 +183,7 @@ class TrainResult:
     training_seconds: float
     n_train: int
     n_test: int
+    test_frame: pd.DataFrame | None = None
 
 
 def clean(frame: pd.DataFrame, spec: TrainSpec) -> pd.DataFrame:
@@ -251,6 +254,7 @@ def train(
         training_seconds,
         len(X_train),
         len(X_test),
+        X_test,
     )
 
 

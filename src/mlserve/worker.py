@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 
 from mlserve.context import Context
 from mlserve.errors import MlserveError
-from mlserve.jobs import artifact_key
+from mlserve.jobs import artifact_key, onnx_artifact_key
 from mlserve.models import TrainingJob, WorkerHeartbeat, as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ def recover_stale_jobs(ctx: Context) -> list[str]:
             failed.append(job.id)
     for job_id in failed:
         ctx.store.delete(artifact_key(job_id))
+        ctx.store.delete(onnx_artifact_key(job_id))
         log.warning("training job %s failed: its worker stopped", job_id)
     return failed
 

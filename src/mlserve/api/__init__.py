@@ -6,6 +6,7 @@ from apiflask import APIFlask
 
 from mlserve.api import datasets, docs, health, models, predict, training_jobs
 from mlserve.api.errors import register_error_handlers
+from mlserve.api.fastlane import PredictFastLane
 from mlserve.api.jsonio import OrjsonProvider, require_json_body
 
 
@@ -17,3 +18,7 @@ def register_api(app: APIFlask) -> None:
     for module in (health, datasets, training_jobs, models, predict, docs):
         app.register_blueprint(module.bp)
     app.spec_processor(predict.document_request_bodies)
+    ctx = app.extensions["mlserve"]
+    app.wsgi_app = PredictFastLane(  # type: ignore[method-assign]
+        app.wsgi_app, ctx, ctx.settings.max_content_length_bytes
+    )

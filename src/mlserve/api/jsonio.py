@@ -61,7 +61,10 @@ def require_json_body() -> None:
     UnsupportedMediaType
         A POST/PUT/PATCH body declared as anything but JSON.
     """
-    if request.method not in ("POST", "PUT", "PATCH") or request.endpoint in NON_JSON_ENDPOINTS:
+    environ = request.environ
+    if environ["REQUEST_METHOD"] not in ("POST", "PUT", "PATCH"):
+        return
+    if environ.get("CONTENT_TYPE") == "application/json" or request.endpoint in NON_JSON_ENDPOINTS:
         return
     mimetype = request.mimetype
     if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):

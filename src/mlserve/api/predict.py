@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, current_app
+from flask import Response, current_app, request
 
 from mlserve.api.jsonio import json_response, read_json_body
-from mlserve.api.schemas import PredictQuery
 from mlserve.errors import ValidationFailed
 from mlserve.serving import PredictionResult, predict
 
@@ -40,6 +39,23 @@ PREDICT_RESPONSE = {
     },
 }
 
+QUERY_PARAMETERS = [
+    {
+        "name": "alias",
+        "in": "query",
+        "required": False,
+        "description": "alias to predict with (default: production, else the latest version)",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+    },
+    {
+        "name": "version",
+        "in": "query",
+        "required": False,
+        "description": "version number to predict with",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+]
+
 
 def _instances() -> Any:
     body = read_json_body()
@@ -51,7 +67,25 @@ def _instances() -> Any:
     return body["instances"]
 
 
-def _payload(result: PredictionResult) -> dict[str, Any]:
+def _selector() -> tuple[str | None, int | None]:
+    """The ``alias`` and ``version`` query parameters, checked by hand (no schema
+    library on the hot path; documented in :func:`document_request_bodies`)."""
+    args = request.args
+    if not args:
+        return None, None
+    alias = args.get("alias")
+    if alias is not None and not 1 <= len(alias) <= 64:
+        raise ValidationFailed("alias must be 1-64 characters", {"field": "alias"})
+    raw = args.get("version")
+    if raw is None:
+        return alias, None
+    if not raw.isdigit() or int(raw) < 1 or len(raw) > 9:
+        raise ValidationFailed("version must be a positive integer", {"field": "version"})
+    return alias, int(raw)
+
+
+def prediction_payload(result: PredictionResult) -> dict[str, Any]:
+    """The JSON body of a prediction (numpy arrays left for orjson to write)."""
     payload: dict[str, Any] = {
         "predictions": result.predictions,
         "model_name": result.model_name,
@@ -64,7 +98,6 @@ def _payload(result: PredictionResult) -> dict[str, Any]:
 
 
 @bp.post("/api/v1/models/<name>/predict")
-@bp.input(PredictQuery, location="query")
 @bp.doc(
     summary="Predict with a model (default: alias production, else latest version)",
     responses={
@@ -75,10 +108,10 @@ def _payload(result: PredictionResult) -> dict[str, Any]:
         422: "invalid instances",
     },
 )
-def predict_v1(name: str, query_data: dict[str, Any]) -> Response:
-    ctx = current_app.extensions["mlserve"]
-    result = predict(ctx, name, _instances(), query_data.get("alias"), query_data.get("version"))
-    return json_response(_payload(result))
+def predict_v1(name: str) -> Response:
+    alias, version = _selector()
+    result = predict(current_app.extensions["mlserve"], name, _instances(), alias, version)
+    return json_response(prediction_payload(result))
 
 
 @bp.post("/v1/models/<name>:predict")
@@ -114,4 +147,6 @@ def document_request_bodies(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
             operation.setdefault("responses", {}).setdefault("200", {})["content"] = {
                 "application/json": {"schema": PREDICT_RESPONSE}
             }
+            if path.startswith("/api/"):
+                operation["parameters"] = [*operation.get("parameters", []), *QUERY_PARAMETERS]
     return spec

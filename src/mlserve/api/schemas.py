@@ -105,7 +105,18 @@ class VersionOut(Schema):
     training_seconds = Float(required=True, metadata={"description": "final fit, seconds"})
     artifact_sha256 = String(required=True)
     artifact_size_bytes = Integer(required=True)
-    runtime = String(required=True)
+    runtime = String(
+        required=True, metadata={"description": "what serves predictions: onnx or sklearn"}
+    )
+    serving = Dict(
+        required=True,
+        metadata={
+            "description": "compilation report (runtime, reason, tolerance, max errors) "
+            "and the micro-batching calibration"
+        },
+    )
+    onnx_sha256 = String(allow_none=True)
+    onnx_size_bytes = Integer(allow_none=True)
     aliases = List(String(), required=True)
     created_at = DateTime(required=True)
 
@@ -147,11 +158,6 @@ class AliasOut(Schema):
     model_name = String(required=True)
     alias = String(required=True)
     version = Integer(required=True)
-
-
-class PredictQuery(Schema):
-    alias = String(validate=Length(1, 64))
-    version = Integer(validate=Range(1))
 
 
 class HealthOut(Schema):

@@ -12,7 +12,9 @@ from sklearn.pipeline import Pipeline
 
 from mlserve.errors import Conflict, NotFound
 from mlserve.models import ModelVersion
-from mlserve.serving.validation import InstanceValidator
+from mlserve.serving.batching import MicroBatcher
+from mlserve.serving.runtime import OnnxRuntime, Outputs, Runtime, SklearnRuntime
+from mlserve.serving.validation import Columns, InstanceValidator
 
 if TYPE_CHECKING:
     from mlserve.context import Context
@@ -76,23 +78,31 @@ class LoadedModel:
     Attributes
     ----------
     model_name, version : str, int
-    pipeline : Pipeline
-    signature : dict
+    runtime : Runtime
+        ONNX Runtime or scikit-learn (see :mod:`mlserve.serving.runtime`).
     validator : InstanceValidator
-        Compiled once from the signature.
+        Compiled once from the signature, for the runtime's input format.
     classes : list or None
         Class labels in probability-column order (classifiers only).
     artifact_sha256 : str
         Identity of the artifact: a different digest is a different model.
+    batcher : MicroBatcher or None
+        Set when micro-batching is on for this version.
     """
 
     model_name: str
     version: int
-    pipeline: Pipeline
-    signature: dict[str, Any]
+    runtime: Runtime
     validator: InstanceValidator
     classes: list[Any] | None
     artifact_sha256: str
+    batcher: MicroBatcher | None = None
+
+    def predict(self, columns: Columns, n_rows: int) -> Outputs:
+        """Predictions and probabilities for validated ``columns`` of ``n_rows`` rows."""
+        if self.batcher is not None:
+            return self.batcher.predict(columns, n_rows)
+        return self.runtime.predict(columns)
 
 
 class ModelCache:
@@ -134,21 +144,46 @@ class ModelCache:
         return loaded
 
     def _load(self, row: ModelVersion) -> LoadedModel:
-        try:
-            data = self._ctx.store.get_bytes(row.artifact_key, expected_sha256=row.artifact_sha256)
-        except NotFound as exc:  # the version exists; its file does not: a stored-data fault
-            raise Conflict("model artifact is missing from the store", exc.details) from exc
-        pipeline = load_pipeline(data)
-        classes = row.signature["output"].get("classes")
+        runtime = self._runtime(row)
+        batching = self._batching(row, runtime)
+        batcher = None
+        if batching:
+            settings = self._ctx.settings
+            batcher = MicroBatcher(runtime, settings.max_batch_size, settings.max_batch_wait_ms)
         return LoadedModel(
             row.model_name,
             row.version,
-            pipeline,
-            row.signature,
-            InstanceValidator(row.signature),
-            classes,
+            runtime,
+            runtime.validator,
+            row.signature["output"].get("classes"),
             row.artifact_sha256,
+            batcher,
         )
+
+    def _read(self, key: str, sha256: str) -> bytes:
+        try:
+            return self._ctx.store.get_bytes(key, expected_sha256=sha256)
+        except NotFound as exc:  # the version exists; its file does not: a stored-data fault
+            raise Conflict("model artifact is missing from the store", exc.details) from exc
+
+    def _runtime(self, row: ModelVersion) -> Runtime:
+        if row.runtime == "onnx" and row.onnx_artifact_key and row.onnx_sha256:
+            data = self._read(row.onnx_artifact_key, row.onnx_sha256)
+            try:
+                return OnnxRuntime(data, row.signature)
+            except Exception as exc:  # ONNX Runtime raises its own types for bad files
+                raise Conflict("compiled model artifact could not be loaded") from exc
+        pipeline = load_pipeline(self._read(row.artifact_key, row.artifact_sha256))
+        return SklearnRuntime(pipeline, row.signature)
+
+    def _batching(self, row: ModelVersion, runtime: Runtime) -> bool:
+        policy = self._ctx.settings.batching
+        if policy != "auto":
+            return policy == "on"
+        recorded = (row.serving or {}).get("batching")
+        if recorded is not None:
+            return bool(recorded.get("enabled"))
+        return False
 
     def clear(self) -> None:
         """Forget every loaded model."""

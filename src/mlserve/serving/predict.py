@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from mlserve import registry
 from mlserve.context import Context
 from mlserve.errors import PayloadTooLarge
 
@@ -49,6 +48,7 @@ def predict(
         Rows as ``{feature: value}``; at most ``settings.max_batch_rows``.
     alias, version : str or int, optional
         See :func:`mlserve.registry.resolve` (default: ``production``, else latest).
+        The lookup is cached per process (:class:`mlserve.serving.resolver.Resolver`).
 
     Raises
     ------
@@ -67,13 +67,10 @@ def predict(
             f"{len(instances)} instances exceed max_batch_rows={limit}",
             {"field": "instances", "limit": limit},
         )
-    row = registry.resolve(ctx, name, alias=alias, version=version)
+    row = ctx.resolver.resolve(name, alias=alias, version=version)
     model = ctx.models.get(row)
-    frame = model.validator.validate(instances)
-    predictions = model.pipeline.predict(frame)
-    probabilities = None
-    if model.classes is not None and hasattr(model.pipeline, "predict_proba"):
-        probabilities = model.pipeline.predict_proba(frame)
+    columns = model.validator.columns(instances)
+    predictions, probabilities = model.predict(columns, len(instances))
     return PredictionResult(
         model.model_name, model.version, predictions, probabilities, model.classes
     )

@@ -1,8 +1,14 @@
 """Validation of prediction instances against a model signature.
 
 An :class:`InstanceValidator` is compiled once per loaded model version and turns
-``[{feature: value, ...}, ...]`` into the DataFrame the pipeline expects, or
-raises :class:`~mlserve.errors.ValidationFailed` naming the row and the field.
+``[{feature: value, ...}, ...]`` into one numpy array per feature (what a compiled
+ONNX model takes, and what a DataFrame is built from for scikit-learn), or raises
+:class:`~mlserve.errors.ValidationFailed` naming the row and the field.
+
+Two paths give the same result. The fast path checks whole columns at once (the
+set of Python types in a column, then numpy for finiteness); it declines at the
+first doubt, and the row-by-row path then finds the first offending row and field
+and names them in the error.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import pandas as pd
 from mlserve.errors import ValidationFailed
 
 Check = Callable[[Any], bool]
+Columns = dict[str, np.ndarray]
+NUL = "\x00"
 
 
 def _is_number(value: Any) -> bool:
@@ -46,10 +54,24 @@ CHECKS: dict[str, tuple[Check, str]] = {
     "boolean": (_is_boolean, "true or false"),
     "string": (_is_string, "a string"),
 }
+NUMBER_TYPES = frozenset({int, float})
+FAST_TYPES: dict[str, frozenset[type]] = {
+    "number": NUMBER_TYPES,
+    "integer": NUMBER_TYPES,
+    "boolean": frozenset({bool}),
+    "string": frozenset({str}),
+}
 
 
 def _fail(row: int, field: str, message: str) -> ValidationFailed:
     return ValidationFailed(f"instances[{row}].{field}: {message}", {"field": field, "row": row})
+
+
+_ABSENT = object()
+
+
+class _Decline(Exception):
+    """The fast path is unsure; the row-by-row path decides."""
 
 
 class InstanceValidator:
@@ -59,15 +81,20 @@ class InstanceValidator:
     ----------
     signature : dict
         ``{"inputs": [{"name", "type", "nullable"}, ...], ...}``.
+    missing_text : object
+        Value that stands for a missing text feature in the arrays returned
+        by :meth:`columns`: NaN for scikit-learn (what ``SimpleImputer`` treats
+        as missing) or the ONNX runtime's marker.
     """
 
-    def __init__(self, signature: dict[str, Any]) -> None:
+    def __init__(self, signature: dict[str, Any], missing_text: Any = np.nan) -> None:
         self.features: list[str] = [f["name"] for f in signature["inputs"]]
         self._specs = [
             (f["name"], *CHECKS[f["type"]], bool(f["nullable"]), f["type"])
             for f in signature["inputs"]
         ]
         self._names = frozenset(self.features)
+        self._missing_text = missing_text
 
     def validate(self, instances: Any) -> pd.DataFrame:
         """Validate ``instances`` and return them as a model input frame.
@@ -81,8 +108,34 @@ class InstanceValidator:
         -------
         DataFrame of shape (n_instances, n_features)
             Numeric and boolean features as ``float64`` (missing as NaN), text
-            features as ``object`` (missing as NaN), in signature order, exactly
-            as :func:`mlserve.signature.model_frame` prepares training data.
+            features as ``object`` (missing as ``missing_text``), in signature
+            order, as :func:`mlserve.signature.model_frame` prepares training data.
+
+        Raises
+        ------
+        ValidationFailed
+            See :meth:`columns`.
+        """
+        return self.frame(self.columns(instances))
+
+    def frame(self, columns: Columns) -> pd.DataFrame:
+        """The DataFrame of shape (n_rows, n_features) holding ``columns``."""
+        data = {
+            name: pd.Series(columns[name], dtype=object) if kind == "string" else columns[name]
+            for name, *_rest, kind in self._specs
+        }
+        n_rows = len(next(iter(columns.values()))) if columns else 0
+        return pd.DataFrame(data, index=pd.RangeIndex(n_rows))
+
+    def columns(self, instances: Any) -> Columns:
+        """Validate ``instances`` and return one array per feature.
+
+        Returns
+        -------
+        dict of str to ndarray of shape (n_instances,)
+            In signature order: ``float64`` for numeric and boolean features
+            (booleans as 0/1, missing as NaN), ``object`` arrays of ``str`` for
+            text features (missing as ``missing_text``).
 
         Raises
         ------
@@ -95,10 +148,100 @@ class InstanceValidator:
             raise ValidationFailed(
                 "instances must be a non-empty list of objects", {"field": "instances"}
             )
-        columns: dict[str, list[Any]] = {name: [] for name in self.features}
+        try:
+            return self._fast(instances)
+        except _Decline:
+            pass
+        collected: dict[str, list[Any]] = {name: [] for name in self.features}
         for index, row in enumerate(instances):
-            self._check_row(index, row, columns)
-        return self._frame(columns, len(instances))
+            self._check_row(index, row, collected)
+        return {name: self._array(kind, collected[name]) for name, *_r, kind in self._specs}
+
+    def columns_from_frame(self, frame: pd.DataFrame) -> Columns:
+        """``frame``'s feature columns as :meth:`columns` returns them (no checks).
+
+        Parameters
+        ----------
+        frame : DataFrame of shape (n_rows, n_features)
+            Already in model input dtypes (:func:`mlserve.signature.model_frame`).
+        """
+        out: Columns = {}
+        for name, *_rest, kind in self._specs:
+            if kind == "string":
+                values = frame[name].to_numpy(dtype=object)
+                out[name] = np.where(pd.isna(values), self._missing_text, values).astype(object)
+            else:
+                out[name] = frame[name].to_numpy(dtype=np.float64)
+        return out
+
+    def _fast(self, instances: list[Any]) -> Columns:
+        width = len(self._names)
+        if len(instances) == 1:
+            return self._one(instances[0], width)
+        for row in instances:
+            if type(row) is not dict or len(row) != width:
+                raise _Decline
+        out: Columns = {}
+        for name, _check, _expected, nullable, kind in self._specs:
+            try:
+                values = [row[name] for row in instances]
+            except KeyError:
+                raise _Decline from None
+            types = set(map(type, values))
+            has_null = type(None) in types
+            if has_null:
+                if not nullable:
+                    raise _Decline
+                types.discard(type(None))
+            if not types <= FAST_TYPES[kind]:
+                raise _Decline
+            out[name] = self._fast_array(kind, values, has_null)
+        return out
+
+    def _one(self, row: Any, width: int) -> Columns:
+        """One row, value by value: cheaper than numpy on whole columns."""
+        if type(row) is not dict or len(row) != width:
+            raise _Decline
+        out: Columns = {}
+        for name, check, _expected, nullable, kind in self._specs:
+            value = row.get(name, _ABSENT)
+            if value is None and nullable:
+                value = self._missing_text if kind == "string" else np.nan
+            elif not check(value) or (kind == "string" and NUL in value):
+                raise _Decline
+            if kind == "string":
+                column = np.empty(1, dtype=object)
+                column[0] = value
+                out[name] = column
+            else:
+                out[name] = np.array([value], dtype=np.float64)
+        return out
+
+    def _fast_array(self, kind: str, values: list[Any], has_null: bool) -> np.ndarray:
+        if kind == "string":
+            if NUL in "".join(v for v in values if v is not None):
+                raise _Decline
+            if has_null:
+                values = [self._missing_text if v is None else v for v in values]
+            array = np.empty(len(values), dtype=object)
+            array[:] = values
+            return array
+        try:
+            array = np.array(values, dtype=np.float64)  # None becomes NaN
+        except OverflowError:
+            raise _Decline from None
+        if kind == "boolean":
+            return array
+        finite = np.isfinite(array)
+        if not finite.all():
+            # Only NaN from a null is allowed: as many non-finite values as nulls,
+            # and no infinity.
+            nulls = sum(v is None for v in values) if has_null else 0
+            if np.isinf(array).any() or int((~finite).sum()) != nulls:
+                raise _Decline
+        if kind == "integer" and not np.array_equal(array[finite], np.floor(array[finite])):
+            raise _Decline
+        return array
 
     def _check_row(self, index: int, row: Any, columns: dict[str, list[Any]]) -> None:
         if not isinstance(row, dict):
@@ -109,7 +252,7 @@ class InstanceValidator:
             extra = sorted(set(row) - self._names)
             if extra:
                 raise _fail(index, str(extra[0]), "unknown feature")
-        for name, check, expected, nullable, _kind in self._specs:
+        for name, check, expected, nullable, kind in self._specs:
             if name not in row:
                 raise _fail(index, name, "missing feature")
             value = row[name]
@@ -118,18 +261,15 @@ class InstanceValidator:
                     raise _fail(index, name, "null is not allowed for this feature")
             elif not check(value):
                 raise _fail(index, name, f"expected {expected}, got {value!r}"[:200])
+            elif kind == "string" and NUL in value:
+                # NUL never appears in text read from CSV or Parquet training data;
+                # refusing it keeps the ONNX runtime's missing-text marker free.
+                raise _fail(index, name, "NUL characters are not allowed in text")
             columns[name].append(value)
 
-    def _frame(self, columns: dict[str, list[Any]], n_rows: int) -> pd.DataFrame:
-        data: dict[str, Any] = {}
-        for name, _check, _expected, _nullable, kind in self._specs:
-            values = columns[name]
-            if kind == "string":
-                # An object Series, as in training; a bare array of strings would
-                # become pandas' str dtype.
-                data[name] = pd.Series([np.nan if v is None else v for v in values], dtype=object)
-            else:
-                data[name] = np.array(
-                    [np.nan if v is None else float(v) for v in values], dtype=np.float64
-                )
-        return pd.DataFrame(data, index=pd.RangeIndex(n_rows))
+    def _array(self, kind: str, values: list[Any]) -> np.ndarray:
+        if kind == "string":
+            array = np.empty(len(values), dtype=object)
+            array[:] = [self._missing_text if v is None else v for v in values]
+            return array
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)

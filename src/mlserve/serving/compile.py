@@ -1,0 +1,71 @@
+"""What registration decides about serving a new version: runtime and batching.
+
+Runs in the training job after the pipeline is fitted: the pipeline is compiled
+to ONNX and checked on the held-out rows (:func:`mlserve.serving.onnx.compile_pipeline`),
+then the runtime that will serve it is timed to decide on micro-batching
+(:func:`mlserve.serving.runtime.calibrate`). Both reports are stored with the
+version (``serving`` in its metadata).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from mlserve.serving.onnx import compile_pipeline
+from mlserve.serving.runtime import OnnxRuntime, Runtime, SklearnRuntime, calibrate
+from mlserve.settings import Settings
+
+MAX_CHECK_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class ServingPlan:
+    """How a version will be served.
+
+    Attributes
+    ----------
+    onnx : bytes or None
+        The compiled model to store, when it passed its check.
+    serving : dict
+        ``{"compile": <compile report>, "batching": <calibration>}``, JSON-ready.
+    """
+
+    onnx: bytes | None
+    serving: dict[str, Any]
+
+
+def plan_serving(
+    pipeline: Pipeline, signature: dict[str, Any], check: pd.DataFrame, settings: Settings
+) -> ServingPlan:
+    """Compile ``pipeline``, check it on ``check`` and calibrate batching.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        Fitted.
+    signature : dict
+    check : DataFrame of shape (n_rows, n_features)
+        Held-out rows in model input dtypes; at most ``MAX_CHECK_ROWS`` are used.
+    settings : Settings
+        ``max_batch_size`` and ``batching_min_single_row_ms`` drive the calibration.
+
+    Returns
+    -------
+    ServingPlan
+    """
+    check = check.head(MAX_CHECK_ROWS)
+    compiled = compile_pipeline(pipeline, signature, check)
+    runtime: Runtime
+    if compiled.onnx is not None:
+        runtime = OnnxRuntime(compiled.onnx, signature)
+    else:
+        runtime = SklearnRuntime(pipeline, signature)
+    batching = calibrate(
+        runtime, check, settings.max_batch_size, settings.batching_min_single_row_ms
+    )
+    batching["runtime"] = runtime.name
+    return ServingPlan(compiled.onnx, {"compile": compiled.report, "batching": batching})

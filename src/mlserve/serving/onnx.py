@@ -1,0 +1,369 @@
+"""Compiled inference: a fitted pipeline as an ONNX graph, kept only if it predicts the same.
+
+:func:`compile_pipeline` converts a fitted mlserve pipeline with skl2onnx (plus
+mlserve's converters, :mod:`mlserve.serving.onnx_converters`), runs it with
+onnxruntime on held-out rows and compares with the pipeline itself. The graph
+is kept (``report["runtime"] == "onnx"``) only when every prediction agrees
+within :data:`TOLERANCE` and, for classifiers, every label agrees exactly and
+every probability within :data:`TOLERANCE`. Otherwise the version is served by
+scikit-learn and ``report["reason"]`` says why. Nothing here raises for a model
+that cannot be converted.
+
+:class:`OnnxModel` runs a kept graph on a feed built by :func:`feed_from_frame`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import skl2onnx
+from onnx import ModelProto, TensorProto
+from sklearn.pipeline import Pipeline
+
+from mlserve.serving import onnx_converters
+from mlserve.serving.onnx_converters import MISSING_TEXT
+
+__all__ = [
+    "MISSING_TEXT",
+    "OPSET",
+    "TOLERANCE",
+    "Compiled",
+    "OnnxModel",
+    "compile_pipeline",
+    "feed_from_frame",
+]
+
+# Every value must satisfy |onnx - sklearn| <= atol + rtol * scale, scale being the largest
+# |sklearn| value among the checked predictions (regression, target units) or probabilities
+# (classification, so scale <= 1). Relative to the output's scale rather than to each value:
+# a prediction near 0 that sums terms of 1e5 carries the rounding of those terms. A faithful
+# float64 graph differs from scikit-learn only by the order of operations (about 1e-16 per
+# operation; at most ~1e-13 of scale over the catalogue, see docs/serving.md), while any float32
+# step (1.2e-7 per rounding) or a wrong constant goes beyond 1e-9: the check also proves the
+# graph computes in double precision.
+TOLERANCE: dict[str, float] = {"rtol": 1e-9, "atol": 1e-9}
+OPSET: dict[str, int] = {"": 21, "ai.onnx.ml": 3}  # asked of skl2onnx; trees raise ml to 5
+IR_VERSION = 10  # onnxruntime 1.31 reads IR <= 13; onnx 1.23 writes 14 unless told
+UNSEEN_TEXT = "\x01unseen"  # probe category no training set contains
+_META_INPUTS = "mlserve.inputs"
+_META_PROBA = "mlserve.probabilities"
+
+
+def feed_from_frame(frame: pd.DataFrame, signature: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Arrays onnxruntime takes, one per feature.
+
+    Parameters
+    ----------
+    frame : DataFrame of shape (n_samples, n_features)
+        Feature columns as :func:`mlserve.signature.model_frame` casts them.
+    signature : dict
+        The model's signature; its ``inputs`` name the columns.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Feature name -> array of shape (n_samples, 1): ``float64`` for numeric,
+        integer and boolean features (NaN for missing), ``object`` holding
+        ``str`` for text features, :data:`MISSING_TEXT` for missing (NaN or None).
+
+    Raises
+    ------
+    KeyError
+        If a signature feature is not a column of ``frame``.
+    """
+    feed: dict[str, np.ndarray] = {}
+    for spec in signature["inputs"]:
+        column = frame[spec["name"]]
+        if spec["type"] == "string":
+            values = [MISSING_TEXT if pd.isna(v) else str(v) for v in column.tolist()]
+            feed[spec["name"]] = np.array(values, dtype=object).reshape(-1, 1)
+        else:
+            feed[spec["name"]] = column.to_numpy(dtype=np.float64, na_value=np.nan).reshape(-1, 1)
+    return feed
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """Result of :func:`compile_pipeline`.
+
+    Attributes
+    ----------
+    onnx : bytes or None
+        Serialized ``onnx.ModelProto``; ``None`` when scikit-learn serves the version.
+    report : dict
+        JSON-serializable: ``runtime`` ("onnx" or "sklearn"), ``reason`` (why not
+        ONNX, else None), ``tolerance``, ``rows_checked``, ``max_abs_error`` and
+        ``max_rel_error`` (largest ``|onnx - sklearn|`` over predictions, or
+        probabilities for classifiers, and the same divided by ``output_scale``,
+        the largest ``|sklearn|``; None when no comparison ran), ``label_mismatches``
+        (classifiers), ``precision`` ("float64" or "float32": element type of the
+        graph's real-valued output; None without a graph), ``opset`` (the graph's
+        imports, else those asked of the converter), ``converter``, ``seconds``.
+    """
+
+    onnx: bytes | None
+    report: dict[str, Any]
+
+
+class OnnxModel:
+    """An ONNX graph from :func:`compile_pipeline` in an onnxruntime session.
+
+    The session runs on the CPU provider, one thread, sequentially: a request
+    is one short graph run and the service parallelises across requests.
+
+    Parameters
+    ----------
+    data : bytes
+        Serialized ONNX model (``Compiled.onnx``).
+    signature : dict
+        The model's signature (inputs, and output classes for classifiers).
+
+    Attributes
+    ----------
+    classes : list or None
+        ``signature["output"]["classes"]`` for classifiers, else None.
+
+    Raises
+    ------
+    onnxruntime.capi.onnxruntime_pybind11_state.Fail
+        (and other onnxruntime errors) if the graph cannot be loaded.
+    """
+
+    def __init__(self, data: bytes, signature: dict[str, Any]) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        meta = self._session.get_modelmeta().custom_metadata_map
+        features = [spec["name"] for spec in signature["inputs"]]
+        graph_inputs = json.loads(meta[_META_INPUTS]) if _META_INPUTS in meta else features
+        self._inputs = dict(zip(features, graph_inputs, strict=True))
+        self._outputs = [o.name for o in self._session.get_outputs()]
+        self._has_proba = meta.get(_META_PROBA, "1") == "1"
+        self.classes: list[Any] | None = signature["output"].get("classes")
+        self._lookup: dict[Any, int] = {}
+        self._labels: np.ndarray | None = None
+        if self.classes is not None:
+            text = self._session.get_outputs()[0].type == "tensor(string)"
+            self._lookup = {(str(c) if text else int(c)): i for i, c in enumerate(self.classes)}
+            labels = np.asarray(self.classes)
+            self._labels = labels.astype(object) if labels.dtype.kind in "US" else labels
+
+    def run(self, feed: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predict for every row of ``feed``.
+
+        Parameters
+        ----------
+        feed : dict of str to ndarray
+            Feature name -> array of shape (n_samples, 1), from :func:`feed_from_frame`.
+
+        Returns
+        -------
+        predictions : ndarray of shape (n_samples,)
+            float64 for regression; for classification, the labels as the
+            values of ``classes`` (int64, bool or object holding str).
+        probabilities : ndarray of shape (n_samples, n_classes) or None
+            float64, columns in ``classes`` order; None for regression and for
+            classifiers without ``predict_proba``.
+
+        Raises
+        ------
+        KeyError
+            If a feature is missing from ``feed``, or the graph returns a label
+            that is not one of ``classes``.
+        """
+        inputs = {graph: feed[name] for name, graph in self._inputs.items()}
+        outputs = self._session.run(self._outputs, inputs)
+        if self._labels is None:
+            return np.asarray(outputs[0], dtype=np.float64).reshape(-1), None
+        raw = np.asarray(outputs[0]).reshape(-1)
+        positions = np.fromiter((self._lookup[v] for v in raw.tolist()), np.int64, len(raw))
+        proba = None
+        if self._has_proba and len(outputs) > 1:
+            proba = np.asarray(outputs[1], dtype=np.float64)
+        return self._labels[positions], proba
+
+
+def compile_pipeline(pipeline: Pipeline, signature: dict[str, Any], check: pd.DataFrame) -> Compiled:
+    """Convert ``pipeline`` to ONNX and keep the graph only if it predicts as the pipeline does.
+
+    The comparison runs on ``check`` plus two probe rows (every feature missing;
+    every text feature an unseen category, numbers 0), so the missing-value and
+    unknown-category paths are always exercised.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        Fitted mlserve pipeline (``preprocess`` then ``estimator``).
+    signature : dict
+        Its signature; ``output.classes`` present means a classifier.
+    check : DataFrame of shape (n_rows, n_features)
+        Held-out rows with :func:`mlserve.signature.model_frame` dtypes; at least one.
+
+    Returns
+    -------
+    Compiled
+        ``onnx`` set and ``report["runtime"] == "onnx"`` when every prediction
+        matched; else ``onnx`` is None and ``report["reason"]`` says why
+        (converter error, onnxruntime error, no rows, mismatch with the maximum
+        errors or the first differing label).
+
+    Notes
+    -----
+    Errors of the conversion and of onnxruntime are reported, not raised;
+    an exception from the scikit-learn pipeline itself on ``check`` propagates.
+    """
+    started = time.perf_counter()
+    report: dict[str, Any] = {
+        "runtime": "sklearn",
+        "reason": None,
+        "tolerance": dict(TOLERANCE),
+        "rows_checked": 0,
+        "max_abs_error": None,
+        "max_rel_error": None,
+        "precision": None,
+        "opset": dict(OPSET),
+        "converter": f"skl2onnx {skl2onnx.__version__}",
+        "seconds": 0.0,
+    }
+    classifier = "classes" in signature["output"]
+    with_proba = classifier and hasattr(pipeline, "predict_proba")
+    if classifier:
+        report["label_mismatches"] = None
+
+    def done(data: bytes | None, reason: str | None) -> Compiled:
+        report["reason"] = reason
+        report["runtime"] = "onnx" if reason is None else "sklearn"
+        report["seconds"] = round(time.perf_counter() - started, 3)
+        return Compiled(data if reason is None else None, report)
+
+    if len(check) == 0:
+        return done(None, "no held-out rows to check the ONNX graph against")
+    try:
+        proto = _convert(pipeline, signature, with_proba)
+        data = proto.SerializeToString()
+    except Exception as exc:  # any converter failure means: serve with scikit-learn
+        return done(None, f"conversion failed: {_describe(exc)}")
+    report["opset"] = {entry.domain: entry.version for entry in proto.opset_import}
+    real = proto.graph.output[-1].type.tensor_type.elem_type
+    report["precision"] = {TensorProto.DOUBLE: "float64", TensorProto.FLOAT: "float32"}.get(real)
+    frame = pd.concat([check[[s["name"] for s in signature["inputs"]]], _probes(signature)])
+    try:
+        model = OnnxModel(data, signature)
+        predictions, proba = model.run(feed_from_frame(frame, signature))
+    except Exception as exc:  # onnxruntime refuses the graph or fails running it
+        return done(None, f"onnxruntime failed: {_describe(exc)}")
+    report["rows_checked"] = len(frame)
+    expected = pipeline.predict(frame)
+    if classifier:
+        wrong = np.flatnonzero(np.asarray(predictions != expected, dtype=bool))
+        report["label_mismatches"] = len(wrong)
+        if len(wrong):
+            i = wrong[0]
+            return done(
+                None,
+                f"class labels differ from scikit-learn on {len(wrong)} of {len(frame)} rows "
+                f"(row {i}: onnx {predictions[i]!r}, scikit-learn {expected[i]!r})",
+            )
+        if not with_proba:
+            return done(data, None)
+        got, want = proba, pipeline.predict_proba(frame)
+    else:
+        got, want = predictions, expected
+    return done(data, _compare(got, np.asarray(want, dtype=np.float64), report))
+
+
+def _compare(got: np.ndarray | None, want: np.ndarray, report: dict[str, Any]) -> str | None:
+    """Record the largest error of ``got`` against ``want``; a reason if beyond tolerance.
+
+    Passes when ``|got - want| <= atol + rtol * scale`` everywhere, ``scale`` the
+    largest ``|want|`` (see :data:`TOLERANCE`); NaN must face NaN.
+    """
+    if got is None or got.shape != want.shape:
+        shape = None if got is None else got.shape
+        return f"ONNX output has shape {shape}, scikit-learn {want.shape}"
+    diff = np.abs(got - want)
+    diff[np.isnan(got) & np.isnan(want)] = 0.0
+    diff[np.isnan(diff)] = np.inf  # NaN on one side only
+    finite = np.abs(want[np.isfinite(want)])
+    scale = float(finite.max(initial=0.0))
+    worst = float(diff.max(initial=0.0))
+    report.update(max_abs_error=worst, max_rel_error=worst / scale if scale else worst)
+    report["output_scale"] = scale
+    bound = TOLERANCE["atol"] + TOLERANCE["rtol"] * scale
+    bad = diff > bound
+    if not bad.any():
+        return None
+    rows = int(bad.reshape(len(bad), -1).any(axis=1).sum())
+    what = "probabilities" if got.ndim == 2 else "predictions"
+    return (
+        f"{what} differ from scikit-learn by up to {worst:.3g} "
+        f"(max_rel_error={report['max_rel_error']:.3g}) on {rows} of {len(got)} rows, "
+        f"beyond atol + rtol * scale = {bound:.3g}"
+    )
+
+
+def _probes(signature: dict[str, Any]) -> pd.DataFrame:
+    """Two rows: every feature missing; every text feature unseen, every number 0."""
+    columns: dict[str, list[Any]] = {}
+    for spec in signature["inputs"]:
+        text = spec["type"] == "string"
+        columns[spec["name"]] = [np.nan, UNSEEN_TEXT if text else 0.0]
+        if text:
+            columns[spec["name"]] = pd.Series(columns[spec["name"]], dtype=object).tolist()
+    frame = pd.DataFrame(columns)
+    for spec in signature["inputs"]:
+        if spec["type"] == "string":
+            frame[spec["name"]] = frame[spec["name"]].astype(object)
+        else:
+            frame[spec["name"]] = frame[spec["name"]].astype(np.float64)
+    return frame
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 300 characters)."""
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _convert(pipeline: Pipeline, signature: dict[str, Any], with_proba: bool) -> ModelProto:
+    """skl2onnx conversion, one (N, 1) graph input per feature, classifier without ZipMap."""
+    from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
+
+    initial_types = [
+        (s["name"], StringTensorType([None, 1]) if s["type"] == "string" else DoubleTensorType([None, 1]))
+        for s in signature["inputs"]
+    ]  # fmt: skip
+    options: dict[int, dict[str, Any]] = {}
+    estimator = pipeline.steps[-1][1]
+    if "classes" in signature["output"]:
+        options[id(estimator)] = {"zipmap": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model: ModelProto = skl2onnx.convert_sklearn(
+            pipeline,
+            initial_types=initial_types,
+            target_opset=OPSET,
+            options=options,
+            custom_conversion_functions=onnx_converters.CONVERTERS,
+            custom_shape_calculators=onnx_converters.SHAPES,
+            custom_parsers=onnx_converters.PARSERS,
+        )
+    onnx_converters.finalize(model)
+    model.ir_version = IR_VERSION
+    names = [i.name for i in model.graph.input]
+    metadata = {_META_INPUTS: json.dumps(names), _META_PROBA: "1" if with_proba else "0"}
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return model

@@ -1,0 +1,140 @@
+"""Cached model lookups for the request path, refreshed when the registry changes.
+
+A prediction names a model and optionally an alias or a version. Resolving that
+to a version row is a database query; :class:`Resolver` keeps the answer, so a
+steady stream of predictions makes no query at all. Every registry change bumps
+a generation counter (:func:`mlserve.registry.bump_generation`); a background
+thread per process polls it every ``model_refresh_interval_ms`` and, when it
+moved, re-resolves every cached lookup and loads the versions they now point at
+*before* swapping them in. Requests keep being answered by the previous version
+until the swap, so an alias move reaches every worker process within one
+interval plus the load time, without a restart and without a failed request
+(a hot swap). If the database is unreachable, cached lookups keep serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from typing import TYPE_CHECKING
+
+from mlserve import registry
+from mlserve.errors import MlserveError
+from mlserve.models import ModelVersion
+
+if TYPE_CHECKING:
+    from mlserve.context import Context
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str | None, int | None]
+
+
+class Resolver:
+    """Model name (+ alias or version) -> version row, cached per process.
+
+    Parameters
+    ----------
+    ctx : Context
+    refresh_interval_s : float
+        How often the registry generation is polled, in seconds; 0 turns the
+        polling thread off (in-process changes still invalidate the cache).
+    """
+
+    def __init__(self, ctx: Context, refresh_interval_s: float) -> None:
+        self._ctx = ctx
+        self._interval_s = refresh_interval_s
+        self._entries: dict[Key, ModelVersion] = {}
+        self._generation: int | None = None
+        self._lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self.refreshes = 0
+
+    def resolve(
+        self, name: str, alias: str | None = None, version: int | None = None
+    ) -> ModelVersion:
+        """Return the version row a request means (see :func:`mlserve.registry.resolve`).
+
+        Raises
+        ------
+        ValidationFailed, NotFound
+            As :func:`mlserve.registry.resolve`; failures are not cached.
+        """
+        key = (name, alias, version)
+        found = self._entries.get(key)
+        if found is not None:
+            return found
+        self._start_watcher()
+        seen = self._generation
+        if seen is None:
+            seen = registry.generation(self._ctx)
+        row = registry.resolve(self._ctx, name, alias=alias, version=version)
+        with self._lock:
+            if self._generation is None:
+                self._generation = seen
+            if self._generation == seen:  # no change landed meanwhile: safe to keep
+                self._entries[key] = row
+        return row
+
+    def invalidate(self) -> None:
+        """Forget every cached lookup (called after a change made by this process)."""
+        with self._lock:
+            self._entries = {}
+            self._generation = None
+
+    def refresh(self) -> bool:
+        """Re-resolve cached lookups if the registry changed; return whether it had.
+
+        The versions the lookups now point at are loaded into the model cache
+        before the new lookups replace the old ones.
+
+        Raises
+        ------
+        ServiceUnavailable
+            If the database cannot be reached (cached lookups are kept).
+        """
+        current = registry.generation(self._ctx)
+        if current == self._generation:
+            return False
+        fresh: dict[Key, ModelVersion] = {}
+        for key in list(self._entries):
+            try:
+                row = registry.resolve(self._ctx, *key)
+                self._ctx.models.get(row)
+            except MlserveError:  # gone, or its artifact is damaged: the next request says so
+                continue
+            fresh[key] = row
+        with self._lock:
+            self._entries = fresh
+            self._generation = current
+        self.refreshes += 1
+        return True
+
+    def _start_watcher(self) -> None:
+        if self._watcher is not None or self._interval_s <= 0:
+            return
+        with self._lock:
+            if self._watcher is None:
+                self._watcher = threading.Thread(
+                    target=_watch,
+                    args=(weakref.ref(self), self._interval_s),
+                    name="mlserve-registry-watcher",
+                    daemon=True,
+                )
+                self._watcher.start()
+
+
+def _watch(ref: weakref.ref[Resolver], interval_s: float) -> None:
+    """Poll the registry generation until the resolver is garbage-collected."""
+    stop = threading.Event()
+    while not stop.wait(interval_s):
+        resolver = ref()
+        if resolver is None:
+            return
+        try:
+            resolver.refresh()
+        except MlserveError as exc:
+            log.warning("registry refresh failed, serving cached models: %s", exc.message)
+        except Exception:  # never let the watcher die
+            log.exception("registry refresh failed")
+        del resolver

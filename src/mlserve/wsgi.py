@@ -1,0 +1,23 @@
+"""WSGI entry point for servers that import the application by name.
+
+``mlserve serve`` uses it for granian; it also lets any WSGI server run mlserve
+(``gunicorn 'mlserve.wsgi:create()'``). Configuration comes from ``MLSERVE_*``
+environment variables.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def create() -> Flask:
+    """Build the application from the environment (see :class:`mlserve.Settings`).
+
+    Returns
+    -------
+    Flask
+        The WSGI application, as :func:`mlserve.create_app` builds it.
+    """
+    from mlserve.app import create_app
+
+    return create_app()
