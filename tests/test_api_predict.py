@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -527,3 +528,92 @@ def test_predict_nullable_feature_from_training_data(
     response = post(client, "mixed", rows)
     assert response.status_code == 200, response.get_json()
     assert len(response.get_json()["predictions"]) == 12
+
+
+# --------------------------------------------------------------------------- columnar inputs
+
+
+def columnar(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The same rows by column: ``{feature: [value per row]}``."""
+    return {name: [row[name] for row in rows] for name in rows[0]}
+
+
+def post_inputs(client: FlaskClient, name: str, inputs: Any, path: str = PREDICT) -> Any:
+    return client.post(
+        path.format(name=name), data=json.dumps({"inputs": inputs}), content_type="application/json"
+    )
+
+
+def test_predict_columnar_inputs_equal_instances(
+    client: FlaskClient, mixed_model: dict[str, Any], mixed_frame: pd.DataFrame
+) -> None:
+    rows = rows_of(mixed_frame, 50)
+    assert any(row["bmi"] is None for row in rows)
+    by_row = post(client, "mixed", rows).get_json()
+    by_column = post_inputs(client, "mixed", columnar(rows)).get_json()
+    assert by_column == by_row
+    kserve = post_inputs(client, "mixed", columnar(rows), "/v1/models/{name}:predict").get_json()
+    assert kserve == {"predictions": by_row["predictions"]}
+
+
+def test_predict_columnar_inputs_give_probabilities(
+    client: FlaskClient, iris_model: dict[str, Any], iris_frame: pd.DataFrame
+) -> None:
+    rows = rows_of(iris_frame.iloc[[0, 60, 120]], 3)
+    by_column = post_inputs(client, "iris", columnar(rows)).get_json()
+    assert by_column == post(client, "iris", rows).get_json()
+    assert by_column["predictions"] == ["setosa", "versicolor", "virginica"]
+
+
+def _columns(**changes: Any) -> dict[str, Any]:
+    return {**columnar([good_row(), good_row()]), **changes}
+
+
+COLUMNAR_REFUSED = [
+    ("not-an-object", [good_row()], "inputs", r"non-empty object"),
+    ("empty", {}, "inputs", r"non-empty object"),
+    ("unknown-feature", _columns(height=[1.0, 2.0]), "height", r"inputs\.height: unknown"),
+    (
+        "missing-feature",
+        {k: v for k, v in _columns().items() if k != "bp"},
+        "bp",
+        r"inputs\.bp: missing",
+    ),
+    ("ragged", _columns(age=[0.1]), "inputs", r"same length"),
+    ("not-a-list", _columns(age=0.1), "inputs", r"same length"),
+    ("empty-lists", {k: [] for k in good_row()}, "inputs", r"non-empty list"),
+    ("wrong-type", _columns(age=[0.1, "old"]), "age", r"inputs\.age\[1\]: expected a finite"),
+    ("null-not-allowed", _columns(sex=[None, "male"]), "sex", r"inputs\.sex\[0\]: null"),
+    ("bool-for-number", _columns(s1=[0.0, True]), "s1", r"inputs\.s1\[1\]"),
+    ("not-whole", _columns(visits=[1, 2.5]), "visits", r"inputs\.visits\[1\]: expected a whole"),
+]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "field", "pattern"),
+    [pytest.param(*case[1:], id=case[0]) for case in COLUMNAR_REFUSED],
+)
+def test_predict_columnar_inputs_refused(
+    shared: tuple[FlaskClient, Context], inputs: Any, field: str, pattern: str
+) -> None:
+    client, ctx = shared
+    before = stored_state(ctx)
+    response = post_inputs(client, "mixed", inputs)
+    details = assert_error(response, 422, "validation_error")
+    assert details["field"] == field
+    assert re.search(pattern, response.get_json()["error"]["message"]), response.get_json()
+    assert stored_state(ctx) == before
+
+
+def test_predict_instances_and_inputs_together_refused(shared: tuple[FlaskClient, Context]) -> None:
+    client, _ctx = shared
+    body = json.dumps({"instances": [good_row()], "inputs": columnar([good_row()])})
+    details = assert_error(post_raw(client, "mixed", body), 422, "validation_error")
+    assert details["field"] == "instances"
+
+
+def test_predict_columnar_rows_over_limit_returns_413(limited_client: FlaskClient) -> None:
+    assert post_inputs(limited_client, "mixed", columnar([good_row()] * 3)).status_code == 200
+    response = post_inputs(limited_client, "mixed", columnar([good_row()] * 4))
+    details = assert_error(response, 413, "payload_too_large")
+    assert (details["field"], details["limit"]) == ("inputs", 3)

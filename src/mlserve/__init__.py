@@ -5,4 +5,4 @@ from mlserve.errors import MlserveError
 from mlserve.settings import Settings
 
 __all__ = ["MlserveError", "Settings", "__version__", "create_app"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -41,7 +41,7 @@ def _settings(**overrides: Any) -> Settings:
     "--server",
     type=click.Choice(["gunicorn", "granian"]),
     default=None,
-    help="WSGI server (default: MLSERVE_SERVER, else gunicorn).",
+    help="WSGI server (default: MLSERVE_SERVER, else granian).",
 )
 @click.option("--demo", is_flag=True, help="Register demo models (diabetes, breast_cancer).")
 @click.option("--no-worker", is_flag=True, help="Do not start the embedded job worker.")

@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=32, ge=2)
     max_batch_wait_ms: float = Field(default=2.0, gt=0, le=1000)
     batching_min_single_row_ms: float = Field(default=0.5, ge=0)
-    server: Literal["gunicorn", "granian"] = "gunicorn"
+    server: Literal["gunicorn", "granian"] = "granian"
     access_log: bool = True
     log_level: str = "INFO"
     migrate_on_start: bool = True

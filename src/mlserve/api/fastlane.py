@@ -87,7 +87,10 @@ class PredictFastLane:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-        if type(document) is not dict or len(document) != 1 or "instances" not in document:
+        if type(document) is not dict or len(document) != 1:
+            return None
+        instances, inputs = document.get("instances"), document.get("inputs")
+        if instances is None and inputs is None:
             return None
         alias, version = None, None
         if query:
@@ -105,7 +108,7 @@ class PredictFastLane:
             version = int(raw) if raw is not None else None
         name = v1_name or kserve_name
         try:
-            result = predict(self.ctx, name, document["instances"], alias, version)
+            result = predict(self.ctx, name, instances, alias, version, inputs=inputs)
         except MlserveError:
             return None
         except Exception:  # replayed through Flask, whose handler logs it and answers 500

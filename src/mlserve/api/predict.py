@@ -17,15 +17,22 @@ KSERVE_PATH = "/v1/models/{name}:predict"
 MANGLED_KSERVE_PATH = "/v1/models/{predict"
 PREDICT_BODY = {
     "type": "object",
-    "required": ["instances"],
+    "description": "rows as instances, or the same data by column as inputs (one of the two)",
     "properties": {
         "instances": {
             "type": "array",
             "minItems": 1,
             "items": {"type": "object", "additionalProperties": True},
             "description": "one {feature: value} object per row",
-        }
+        },
+        "inputs": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "minItems": 1, "items": {}},
+            "description": "columnar: {feature: [value per row]}, all lists of one length",
+        },
     },
+    "minProperties": 1,
+    "maxProperties": 1,
 }
 PREDICT_RESPONSE = {
     "type": "object",
@@ -39,6 +46,7 @@ PREDICT_RESPONSE = {
     },
 }
 
+BODY_FIELDS = frozenset({"instances", "inputs"})
 QUERY_PARAMETERS = [
     {
         "name": "alias",
@@ -57,14 +65,17 @@ QUERY_PARAMETERS = [
 ]
 
 
-def _instances() -> Any:
+def _data() -> dict[str, Any]:
+    """``{"instances": ...}`` or ``{"inputs": ...}`` from the body, as keyword arguments."""
     body = read_json_body()
-    if not isinstance(body, dict) or "instances" not in body:
-        raise ValidationFailed('body must be {"instances": [...]}', {"field": "instances"})
-    extra = sorted(set(body) - {"instances"})
+    if not isinstance(body, dict) or len(set(body) & BODY_FIELDS) != 1:
+        raise ValidationFailed(
+            'body must be {"instances": [...]} or {"inputs": {...}}', {"field": "instances"}
+        )
+    extra = sorted(set(body) - BODY_FIELDS)
     if extra:
         raise ValidationFailed(f"unknown field {extra[0]!r}", {"field": extra[0]})
-    return body["instances"]
+    return body
 
 
 def _selector() -> tuple[str | None, int | None]:
@@ -110,7 +121,8 @@ def prediction_payload(result: PredictionResult) -> dict[str, Any]:
 )
 def predict_v1(name: str) -> Response:
     alias, version = _selector()
-    result = predict(current_app.extensions["mlserve"], name, _instances(), alias, version)
+    data = _data()
+    result = predict(current_app.extensions["mlserve"], name, alias=alias, version=version, **data)
     return json_response(prediction_payload(result))
 
 
@@ -121,7 +133,7 @@ def predict_v1(name: str) -> Response:
 )
 def predict_kserve(name: str) -> Response:
     ctx = current_app.extensions["mlserve"]
-    result = predict(ctx, name, _instances())
+    result = predict(ctx, name, **_data())
     return json_response({"predictions": result.predictions})
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from mlserve.context import Context
-from mlserve.errors import PayloadTooLarge
+from mlserve.errors import PayloadTooLarge, ValidationFailed
 
 
 @dataclass
@@ -35,9 +35,15 @@ class PredictionResult:
 
 
 def predict(
-    ctx: Context, name: str, instances: Any, alias: str | None = None, version: int | None = None
+    ctx: Context,
+    name: str,
+    instances: Any = None,
+    alias: str | None = None,
+    version: int | None = None,
+    *,
+    inputs: Any = None,
 ) -> PredictionResult:
-    """Predict ``instances`` with the version of ``name`` that alias/version select.
+    """Predict ``instances`` (or columnar ``inputs``) with the version that alias/version select.
 
     Parameters
     ----------
@@ -46,6 +52,9 @@ def predict(
         Registered model name.
     instances : list of dict
         Rows as ``{feature: value}``; at most ``settings.max_batch_rows``.
+    inputs : dict of str to list, optional
+        The same data by column, ``{feature: [value, ...]}`` (TensorFlow
+        Serving's columnar format), given instead of ``instances``.
     alias, version : str or int, optional
         See :func:`mlserve.registry.resolve` (default: ``production``, else latest).
         The lookup is cached per process (:class:`mlserve.serving.resolver.Resolver`).
@@ -62,15 +71,28 @@ def predict(
         Artifact missing, failing its sha256 check or the type allow-list.
     """
     limit = ctx.settings.max_batch_rows
-    if isinstance(instances, list) and len(instances) > limit:
+    field, n_rows = _rows(instances, inputs)
+    if n_rows > limit:
         raise PayloadTooLarge(
-            f"{len(instances)} instances exceed max_batch_rows={limit}",
-            {"field": "instances", "limit": limit},
+            f"{n_rows} rows exceed max_batch_rows={limit}", {"field": field, "limit": limit}
         )
     row = ctx.resolver.resolve(name, alias=alias, version=version)
     model = ctx.models.get(row)
-    columns = model.validator.columns(instances)
-    predictions, probabilities = model.predict(columns, len(instances))
+    if inputs is not None:
+        columns = model.validator.columns_from_inputs(inputs)
+    else:
+        columns = model.validator.columns(instances)
+    predictions, probabilities = model.predict(columns, len(next(iter(columns.values()))))
     return PredictionResult(
         model.model_name, model.version, predictions, probabilities, model.classes
     )
+
+
+def _rows(instances: Any, inputs: Any) -> tuple[str, int]:
+    """The body field used and its number of rows (0 when not countable yet)."""
+    if inputs is not None:
+        if instances is not None:
+            raise ValidationFailed("give instances or inputs, not both", {"field": "inputs"})
+        first = next(iter(inputs.values()), None) if isinstance(inputs, dict) else None
+        return "inputs", len(first) if isinstance(first, list) else 0
+    return "instances", len(instances) if isinstance(instances, list) else 0

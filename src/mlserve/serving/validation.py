@@ -187,16 +187,75 @@ class InstanceValidator:
                 values = [row[name] for row in instances]
             except KeyError:
                 raise _Decline from None
-            types = set(map(type, values))
-            has_null = type(None) in types
-            if has_null:
-                if not nullable:
-                    raise _Decline
-                types.discard(type(None))
-            if not types <= FAST_TYPES[kind]:
-                raise _Decline
-            out[name] = self._fast_array(kind, values, has_null)
+            out[name] = self._fast_column(kind, nullable, values)
         return out
+
+    def _fast_column(self, kind: str, nullable: bool, values: list[Any]) -> np.ndarray:
+        types = set(map(type, values))
+        has_null = type(None) in types
+        if has_null:
+            if not nullable:
+                raise _Decline
+            types.discard(type(None))
+        if not types <= FAST_TYPES[kind]:
+            raise _Decline
+        return self._fast_array(kind, values, has_null)
+
+    def columns_from_inputs(self, inputs: Any) -> Columns:
+        """Validate columnar input ``{feature: [value, ...]}`` and return one array per feature.
+
+        The columnar request format of TensorFlow Serving's REST API (``"inputs"``):
+        cheaper to parse and check than one object per row for large batches.
+
+        Parameters
+        ----------
+        inputs : dict of str to list
+            Every feature of the signature, each with one value per row, all of
+            the same length.
+
+        Returns
+        -------
+        dict of str to ndarray of shape (n_rows,)
+            As :meth:`columns`.
+
+        Raises
+        ------
+        ValidationFailed
+            ``inputs`` is not an object of equally long non-empty lists; a
+            feature is missing or unknown; a value is invalid (``details`` holds
+            ``field`` and ``row``, the message reads ``inputs.<field>[<row>]``).
+        """
+        if not isinstance(inputs, dict) or not inputs:
+            raise ValidationFailed(
+                "inputs must be a non-empty object of {feature: [values]}", {"field": "inputs"}
+            )
+        for name in sorted(set(inputs) - self._names):
+            raise ValidationFailed(f"inputs.{name}: unknown feature", {"field": name})
+        for name in self.features:
+            if name not in inputs:
+                raise ValidationFailed(f"inputs.{name}: missing feature", {"field": name})
+        lengths = {len(v) if isinstance(v, list) else -1 for v in inputs.values()}
+        if len(lengths) != 1 or min(lengths) < 1:
+            raise ValidationFailed(
+                "inputs: every feature needs a non-empty list of values, all of the same length",
+                {"field": "inputs", "lengths": {k: len(v) if isinstance(v, list) else None
+                                                for k, v in inputs.items()}},
+            )  # fmt: skip
+        try:
+            return {
+                name: self._fast_column(kind, nullable, inputs[name])
+                for name, _check, _expected, nullable, kind in self._specs
+            }
+        except _Decline:
+            pass
+        rows = [dict(zip(self.features, values, strict=True)) for values in
+                zip(*(inputs[name] for name in self.features), strict=True)]  # fmt: skip
+        try:
+            return self.columns(rows)
+        except ValidationFailed as exc:  # name the value as the client sent it
+            field, row = exc.details.get("field"), exc.details.get("row")
+            reason = exc.message.split(": ", 1)[-1]
+            raise ValidationFailed(f"inputs.{field}[{row}]: {reason}", exc.details) from None
 
     def _one(self, row: Any, width: int) -> Columns:
         """One row, value by value: cheaper than numpy on whole columns."""
