@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from mlserve.api.jsonio import dumps
-from mlserve.api.predict import prediction_payload
+from mlserve.api.predict import positive_int, prediction_payload
 from mlserve.context import Context
 from mlserve.errors import MlserveError
 from mlserve.serving import predict
@@ -67,7 +67,7 @@ class PredictFastLane:
             or environ.get("CONTENT_TYPE", "application/json") != "application/json"
         ):
             return self.app(environ, start_response)
-        size = int(length) if length.isdigit() else -1
+        size = int(length) if length.isascii() and length.isdigit() else -1
         if not 0 < size <= self.max_body_bytes:
             return self.app(environ, start_response)
         body = environ["wsgi.input"].read(size)
@@ -101,11 +101,9 @@ class PredictFastLane:
                 return None
             alias = params.get("alias", [None])[0]
             raw = params.get("version", [None])[0]
-            if (alias is not None and not 1 <= len(alias) <= 64) or (
-                raw is not None and not (raw.isdigit() and 1 <= len(raw) <= 9 and int(raw) >= 1)
-            ):
+            version = positive_int(raw) if raw is not None else None
+            if (alias is not None and not 1 <= len(alias) <= 64) or (raw and version is None):
                 return None
-            version = int(raw) if raw is not None else None
         name = v1_name or kserve_name
         try:
             result = predict(self.ctx, name, instances, alias, version, inputs=inputs)

@@ -90,9 +90,17 @@ def _selector() -> tuple[str | None, int | None]:
     raw = args.get("version")
     if raw is None:
         return alias, None
-    if not raw.isdigit() or int(raw) < 1 or len(raw) > 9:
+    version = positive_int(raw)
+    if version is None:
         raise ValidationFailed("version must be a positive integer", {"field": "version"})
-    return alias, int(raw)
+    return alias, version
+
+
+def positive_int(raw: str) -> int | None:
+    """``raw`` as an integer from 1 to 999,999,999 (ASCII digits only), else ``None``."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
+        return None
+    return int(raw)
 
 
 def prediction_payload(result: PredictionResult) -> dict[str, Any]:

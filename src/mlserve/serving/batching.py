@@ -27,6 +27,7 @@ from mlserve.serving.validation import Columns
 
 log = logging.getLogger(__name__)
 _Item = tuple[Columns, int, "Future[Outputs]"]
+IDLE_CHECK_S = 1.0  # how often an idle batcher thread checks whether its batcher is gone
 
 
 class MicroBatcher:
@@ -51,6 +52,7 @@ class MicroBatcher:
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._next: _Item | None = None  # taken from the queue but over the row limit
 
     def predict(self, columns: Columns, n_rows: int) -> Outputs:
         """Predict ``columns`` (``n_rows`` rows), batched with concurrent calls.
@@ -81,6 +83,11 @@ class MicroBatcher:
                 self._thread.start()
 
     def _gather(self, first: _Item) -> list[_Item]:
+        """``first`` and the requests that arrive within the wait, up to the row limit.
+
+        A request that would take the batch over ``max_batch_rows`` is kept for
+        the next batch.
+        """
         items = [first]
         rows = first[1]
         deadline = time.monotonic() + self.max_wait_s
@@ -92,9 +99,23 @@ class MicroBatcher:
                 item = self._queue.get(timeout=remaining)
             except queue.Empty:
                 break
+            if rows + item[1] > self.max_batch_rows:
+                self._next = item
+                break
             items.append(item)
             rows += item[1]
         return items
+
+    def _take(self, timeout_s: float) -> _Item:
+        """The next request: one held back by :meth:`_gather`, else from the queue.
+
+        Raises
+        ------
+        queue.Empty
+            Nothing arrived within ``timeout_s`` seconds.
+        """
+        item, self._next = self._next, None
+        return item if item is not None else self._queue.get(timeout=timeout_s)
 
     def _run(self, items: list[_Item]) -> None:
         self.batches += 1
@@ -121,12 +142,18 @@ class MicroBatcher:
 def _serve(ref: weakref.ref[MicroBatcher], items: queue.SimpleQueue[_Item]) -> None:
     """Batcher thread: ends once its batcher is garbage-collected."""
     while True:
+        batcher = ref()
+        if batcher is None:
+            return
         try:
-            first = items.get(timeout=5.0)
-        except queue.Empty:
-            if ref() is None:
-                return
-            continue
+            first = batcher._take(IDLE_CHECK_S) if batcher._next else None
+        finally:
+            del batcher
+        if first is None:
+            try:
+                first = items.get(timeout=IDLE_CHECK_S)
+            except queue.Empty:
+                continue
         batcher = ref()
         if batcher is None:
             first[2].set_exception(RuntimeError("model unloaded"))

@@ -20,7 +20,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from mlserve import registry
-from mlserve.errors import MlserveError
+from mlserve.errors import MlserveError, ServiceUnavailable
 from mlserve.models import ModelVersion
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ class Resolver:
         self._interval_s = refresh_interval_s
         self._entries: dict[Key, ModelVersion] = {}
         self._generation: int | None = None
+        self._epoch = 0  # bumped by invalidate(): a lookup that raced one is not kept
         self._lock = threading.Lock()
         self._watcher: threading.Thread | None = None
         self.refreshes = 0
@@ -65,11 +66,14 @@ class Resolver:
         if found is not None:
             return found
         self._start_watcher()
+        epoch = self._epoch
         seen = self._generation
         if seen is None:
             seen = registry.generation(self._ctx)
         row = registry.resolve(self._ctx, name, alias=alias, version=version)
         with self._lock:
+            if epoch != self._epoch:  # a change made here landed meanwhile
+                return row
             if self._generation is None:
                 self._generation = seen
             if self._generation == seen:  # no change landed meanwhile: safe to keep
@@ -81,6 +85,7 @@ class Resolver:
         with self._lock:
             self._entries = {}
             self._generation = None
+            self._epoch += 1
 
     def refresh(self) -> bool:
         """Re-resolve cached lookups if the registry changed; return whether it had.
@@ -93,6 +98,7 @@ class Resolver:
         ServiceUnavailable
             If the database cannot be reached (cached lookups are kept).
         """
+        epoch = self._epoch
         current = registry.generation(self._ctx)
         if current == self._generation:
             return False
@@ -101,10 +107,14 @@ class Resolver:
             try:
                 row = registry.resolve(self._ctx, *key)
                 self._ctx.models.get(row)
+            except ServiceUnavailable:  # keep every cached lookup; try again next interval
+                raise
             except MlserveError:  # gone, or its artifact is damaged: the next request says so
                 continue
             fresh[key] = row
         with self._lock:
+            if epoch != self._epoch:  # invalidated meanwhile: the next lookups start afresh
+                return True
             self._entries = fresh
             self._generation = current
         self.refreshes += 1
