@@ -101,4 +101,8 @@ def test_openapi_lists_every_route(client: FlaskClient) -> None:
     assert not [p for p in paths if p.count("{") != p.count("}")]
     for path in ("/api/v1/models/{name}/predict", "/v1/models/{name}:predict"):
         body = paths[path]["post"]["requestBody"]
-        assert body["content"]["application/json"]["schema"]["required"] == ["instances"]
+        schema = body["content"]["application/json"]["schema"]
+        assert set(schema["properties"]) == {"instances", "inputs"}
+        assert (schema["minProperties"], schema["maxProperties"]) == (1, 1)
+    parameters = paths["/api/v1/models/{name}/predict"]["post"]["parameters"]
+    assert {p["name"] for p in parameters if p["in"] == "query"} == {"alias", "version"}

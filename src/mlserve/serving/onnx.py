@@ -1,8 +1,9 @@
 """Compiled inference: a fitted pipeline as an ONNX graph, kept only if it predicts the same.
 
 :func:`compile_pipeline` converts a fitted mlserve pipeline with skl2onnx (plus
-mlserve's converters, :mod:`mlserve.serving.onnx_converters`), runs it with
-onnxruntime on held-out rows and compares with the pipeline itself. The graph
+mlserve's converters, :mod:`mlserve.serving.onnx_converters` and
+:mod:`mlserve.serving.onnx_trees`), runs it with onnxruntime on held-out rows
+and compares with the pipeline itself (see docs/serving.md). The graph
 is kept (``report["runtime"] == "onnx"``) only when every prediction agrees
 within :data:`TOLERANCE` and, for classifiers, every label agrees exactly and
 every probability within :data:`TOLERANCE`. Otherwise the version is served by
@@ -25,9 +26,24 @@ import onnxruntime as ort
 import pandas as pd
 import skl2onnx
 from onnx import ModelProto, TensorProto
+from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
+from sklearn.svm import SVR
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from mlserve.serving import onnx_converters
+from mlserve.serving import onnx_converters as conv
+from mlserve.serving import onnx_trees as trees
 from mlserve.serving.onnx_converters import MISSING_TEXT
 
 __all__ = [
@@ -45,13 +61,40 @@ __all__ = [
 # (classification, so scale <= 1). Relative to the output's scale rather than to each value:
 # a prediction near 0 that sums terms of 1e5 carries the rounding of those terms. A faithful
 # float64 graph differs from scikit-learn only by the order of operations (about 1e-16 per
-# operation; at most ~1e-13 of scale over the catalogue, see docs/serving.md), while any float32
+# operation; below 1e-12 of scale over the catalogue, see docs/serving.md), while any float32
 # step (1.2e-7 per rounding) or a wrong constant goes beyond 1e-9: the check also proves the
 # graph computes in double precision.
 TOLERANCE: dict[str, float] = {"rtol": 1e-9, "atol": 1e-9}
-OPSET: dict[str, int] = {"": 21, "ai.onnx.ml": 3}  # asked of skl2onnx; trees raise ml to 5
+# Asked of skl2onnx; a graph with trees imports ai.onnx.ml 5 (conv.finalize).
+OPSET: dict[str, int] = {"": 21, "ai.onnx.ml": conv.DECLARED_ML_OPSET}
 IR_VERSION = 10  # onnxruntime 1.31 reads IR <= 13; onnx 1.23 writes 14 unless told
 UNSEEN_TEXT = "\x01unseen"  # probe category no training set contains
+_TREE_REGRESSORS = (DecisionTreeRegressor, RandomForestRegressor, ExtraTreesRegressor)
+_TREE_CLASSIFIERS = (DecisionTreeClassifier, RandomForestClassifier, ExtraTreesClassifier)
+# mlserve's converters (onnx_converters, onnx_trees), passed to each convert_sklearn call.
+_CUSTOM: dict[str, dict[type, Any]] = {
+    "custom_conversion_functions": {
+        SimpleImputer: conv.convert_imputer,
+        TransformedTargetRegressor: conv.convert_transformed_target,
+        SVR: conv.convert_svr,
+        CalibratedClassifierCV: conv.convert_calibrated,
+        HistGradientBoostingRegressor: trees.convert_hist_regressor,
+        HistGradientBoostingClassifier: trees.convert_hist_classifier,
+        **dict.fromkeys(_TREE_REGRESSORS, trees.convert_forest_regressor),
+        **dict.fromkeys(_TREE_CLASSIFIERS, trees.convert_forest_classifier),
+    },
+    "custom_shape_calculators": {
+        SimpleImputer: conv.shape_imputer,
+        CalibratedClassifierCV: conv.shape_classifier,
+        HistGradientBoostingClassifier: conv.shape_classifier,
+        **dict.fromkeys(_TREE_CLASSIFIERS, conv.shape_classifier),
+        **dict.fromkeys(
+            (TransformedTargetRegressor, SVR, HistGradientBoostingRegressor, *_TREE_REGRESSORS),
+            conv.shape_regressor,
+        ),
+    },
+    "custom_parsers": {TransformedTargetRegressor: conv.parse_transformed_target},
+}
 _META_INPUTS = "mlserve.inputs"
 _META_PROBA = "mlserve.probabilities"
 
@@ -116,7 +159,8 @@ class OnnxModel:
     """An ONNX graph from :func:`compile_pipeline` in an onnxruntime session.
 
     The session runs on the CPU provider, one thread, sequentially: a request
-    is one short graph run and the service parallelises across requests.
+    is one short graph run and the service parallelises across requests. Graph
+    optimizations stop at the basic level, which keeps double arithmetic exact.
 
     Parameters
     ----------
@@ -141,6 +185,10 @@ class OnnxModel:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Extended optimizations fuse MatMul and a scalar Mul into com.microsoft.FusedMatMul,
+        # whose alpha is a float32 attribute even in a double graph (an SVC poly kernel's
+        # gamma then loses 1e-8). Basic ones (constant folding, redundant nodes) are exact.
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         options.log_severity_level = 3
         self._session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         meta = self._session.get_modelmeta().custom_metadata_map
@@ -193,7 +241,9 @@ class OnnxModel:
         return self._labels[positions], proba
 
 
-def compile_pipeline(pipeline: Pipeline, signature: dict[str, Any], check: pd.DataFrame) -> Compiled:
+def compile_pipeline(
+    pipeline: Pipeline, signature: dict[str, Any], check: pd.DataFrame
+) -> Compiled:
     """Convert ``pipeline`` to ONNX and keep the graph only if it predicts as the pipeline does.
 
     The comparison runs on ``check`` plus two probe rows (every feature missing;
@@ -230,6 +280,7 @@ def compile_pipeline(pipeline: Pipeline, signature: dict[str, Any], check: pd.Da
         "rows_checked": 0,
         "max_abs_error": None,
         "max_rel_error": None,
+        "output_scale": None,
         "precision": None,
         "opset": dict(OPSET),
         "converter": f"skl2onnx {skl2onnx.__version__}",
@@ -313,20 +364,15 @@ def _compare(got: np.ndarray | None, want: np.ndarray, report: dict[str, Any]) -
 
 
 def _probes(signature: dict[str, Any]) -> pd.DataFrame:
-    """Two rows: every feature missing; every text feature unseen, every number 0."""
-    columns: dict[str, list[Any]] = {}
-    for spec in signature["inputs"]:
-        text = spec["type"] == "string"
-        columns[spec["name"]] = [np.nan, UNSEEN_TEXT if text else 0.0]
-        if text:
-            columns[spec["name"]] = pd.Series(columns[spec["name"]], dtype=object).tolist()
-    frame = pd.DataFrame(columns)
-    for spec in signature["inputs"]:
-        if spec["type"] == "string":
-            frame[spec["name"]] = frame[spec["name"]].astype(object)
-        else:
-            frame[spec["name"]] = frame[spec["name"]].astype(np.float64)
-    return frame
+    """Two rows: every feature missing; every text feature unseen and every number 0."""
+    return pd.DataFrame(
+        {
+            spec["name"]: pd.Series([np.nan, UNSEEN_TEXT], dtype=object)
+            if spec["type"] == "string"
+            else pd.Series([np.nan, 0.0], dtype=np.float64)
+            for spec in signature["inputs"]
+        }
+    )
 
 
 def _describe(exc: BaseException) -> str:
@@ -338,12 +384,13 @@ def _describe(exc: BaseException) -> str:
 
 def _convert(pipeline: Pipeline, signature: dict[str, Any], with_proba: bool) -> ModelProto:
     """skl2onnx conversion, one (N, 1) graph input per feature, classifier without ZipMap."""
-    from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
-
     initial_types = [
-        (s["name"], StringTensorType([None, 1]) if s["type"] == "string" else DoubleTensorType([None, 1]))
-        for s in signature["inputs"]
-    ]  # fmt: skip
+        (
+            spec["name"],
+            (StringTensorType if spec["type"] == "string" else DoubleTensorType)([None, 1]),
+        )
+        for spec in signature["inputs"]
+    ]
     options: dict[int, dict[str, Any]] = {}
     estimator = pipeline.steps[-1][1]
     if "classes" in signature["output"]:
@@ -355,11 +402,9 @@ def _convert(pipeline: Pipeline, signature: dict[str, Any], with_proba: bool) ->
             initial_types=initial_types,
             target_opset=OPSET,
             options=options,
-            custom_conversion_functions=onnx_converters.CONVERTERS,
-            custom_shape_calculators=onnx_converters.SHAPES,
-            custom_parsers=onnx_converters.PARSERS,
+            **_CUSTOM,
         )
-    onnx_converters.finalize(model)
+    conv.finalize(model)
     model.ir_version = IR_VERSION
     names = [i.name for i in model.graph.input]
     metadata = {_META_INPUTS: json.dumps(names), _META_PROBA: "1" if with_proba else "0"}

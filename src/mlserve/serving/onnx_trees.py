@@ -1,0 +1,259 @@
+"""Tree converters for skl2onnx: decision trees, forests and HistGradientBoosting in float64.
+
+Each model becomes one ``TreeEnsemble`` node (ai.onnx.ml 5: float64 thresholds,
+leaf weights and output) testing ``x[feature] <= threshold`` as scikit-learn does,
+and adding leaf weights per target in tree order, as scikit-learn accumulates.
+A ``TreeEnsemble`` leaf holds one weight for one target, so classifier forests
+(a vector of class fractions per leaf) output the leaf reached in each tree and
+look the fractions up in a float64 table.
+
+skl2onnx 1.20.0's converters are replaced because in double they emit
+``TreeEnsembleRegressor`` / ``TreeEnsembleClassifier`` (ai.onnx.ml 1-3), whose
+outputs are float32 (onnxruntime refuses the double output skl2onnx declares),
+and because its HistGradientBoosting converter fails outright:
+``add_tree_to_attribute_pairs_hist_gradient_boosting`` appends a Python ``False``
+to the integer attribute ``nodes_missing_value_tracks_true`` for every leaf,
+which protobuf's upb backend (protobuf 7.36 here) refuses ("Expected an int, got
+a boolean"), so ``make_node`` raises ``ValueError: Unable to create node
+'TreeEnsembleRegressor'``. With that one value cast to int the conversion works,
+but only in float32 (errors of 3e-7 relative), for the reason above.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from onnx import TensorProto, numpy_helper
+
+from mlserve.serving.onnx_converters import Graph
+
+_LEQ = 0  # TreeEnsemble nodes_modes BRANCH_LEQ: x[feature] <= threshold goes to the true branch
+_SUM = 1  # TreeEnsemble aggregate_function SUM
+
+
+class Tree(NamedTuple):
+    """One binary tree by node number.
+
+    ``x[feature] <= threshold`` goes to ``left`` (-1 at leaves), else ``right``;
+    NaN goes left where ``missing_left`` is 1.
+    """
+
+    left: np.ndarray
+    right: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_left: np.ndarray
+
+    def leaves(self) -> np.ndarray:
+        """Node numbers of the leaves, in the order :func:`_flatten` numbers them."""
+        return np.flatnonzero(self.left == -1)
+
+
+_LONE = Tree(np.array([-1]), np.array([-1]), np.array([0]), np.array([0.0]), np.array([0]))
+
+
+def _sklearn_tree(tree: Any) -> Tree:
+    """The :class:`Tree` of a fitted ``sklearn.tree._tree.Tree``."""
+    missing = getattr(tree, "missing_go_to_left", np.zeros(tree.node_count))
+    return Tree(
+        tree.children_left.astype(np.int64),
+        tree.children_right.astype(np.int64),
+        tree.feature.astype(np.int64),
+        tree.threshold.astype(np.float64),
+        np.asarray(missing).astype(np.int64),
+    )
+
+
+def _hist_tree(predictor: Any) -> Tree:
+    """The :class:`Tree` of a HistGradientBoosting ``TreePredictor`` (``nodes`` records).
+
+    Raises
+    ------
+    NotImplementedError
+        If the tree splits on a categorical feature (bitset membership).
+    """
+    nodes = predictor.nodes
+    if nodes["is_categorical"].any():
+        raise NotImplementedError("HistGradientBoosting categorical splits are not supported")
+    leaf = nodes["is_leaf"].astype(bool)
+    return Tree(
+        np.where(leaf, -1, nodes["left"].astype(np.int64)),
+        np.where(leaf, -1, nodes["right"].astype(np.int64)),
+        nodes["feature_idx"].astype(np.int64),
+        nodes["num_threshold"].astype(np.float64),
+        nodes["missing_go_to_left"].astype(np.int64),
+    )
+
+
+def _ensemble(
+    g: Graph, x: str, trees: list[Tree], targets: list[int], weights: np.ndarray, n_targets: int
+) -> str:
+    """One ``TreeEnsemble`` node: tree ``t`` adds its leaf's weight to target ``targets[t]``.
+
+    ``weights`` lists every leaf's weight, tree after tree, leaves in node order
+    (:meth:`Tree.leaves`); a lone leaf becomes a node whose both branches reach it.
+    Output (N, n_targets) float64, each target summed in tree order.
+    """
+    keys = ("feat", "split", "miss", "true", "tleaf", "false", "fleaf", "roots", "targets")
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    n_nodes = n_leaves = 0
+    for tree, target in zip(trees, targets, strict=True):
+        if tree.left[0] == -1:
+            one, zero = np.array([1, -1]), np.zeros(2, dtype=np.int64)
+            tree = Tree(one, one, zero, zero.astype(np.float64), zero)
+        is_leaf = tree.left == -1
+        leaf_no = n_leaves + np.cumsum(is_leaf) - 1
+        node_no = n_nodes + np.cumsum(~is_leaf) - 1
+        inner = np.flatnonzero(~is_leaf)
+        parts["roots"].append(node_no[:1])
+        parts["feat"].append(tree.feature[inner])
+        parts["split"].append(tree.threshold[inner])
+        parts["miss"].append(tree.missing_left[inner])
+        for key, leaf_key, child in (("true", "tleaf", tree.left), ("false", "fleaf", tree.right)):
+            to_leaf = is_leaf[child[inner]]
+            parts[key].append(np.where(to_leaf, leaf_no[child[inner]], node_no[child[inner]]))
+            parts[leaf_key].append(to_leaf.astype(np.int64))
+        parts["targets"].append(np.full(int(is_leaf.sum()), target))
+        n_nodes, n_leaves = n_nodes + len(inner), n_leaves + int(is_leaf.sum())
+    a = {k: np.concatenate(v).tolist() for k, v in parts.items() if k != "split"}
+    return g(
+        "TreeEnsemble",
+        x,
+        ml=True,
+        n_targets=n_targets,
+        aggregate_function=_SUM,
+        post_transform=0,
+        tree_roots=a["roots"],
+        nodes_featureids=a["feat"],
+        nodes_splits=numpy_helper.from_array(np.concatenate(parts["split"])),
+        nodes_modes=numpy_helper.from_array(np.full(n_nodes, _LEQ, dtype=np.uint8)),
+        nodes_truenodeids=a["true"],
+        nodes_trueleafs=a["tleaf"],
+        nodes_falsenodeids=a["false"],
+        nodes_falseleafs=a["fleaf"],
+        nodes_missing_value_tracks_true=a["miss"],
+        leaf_targetids=a["targets"],
+        leaf_weights=numpy_helper.from_array(np.asarray(weights, dtype=np.float64)),
+    )
+
+
+def _features(g: Graph, operator: Any, f32: bool) -> str:
+    """The features in float64; ``f32`` rounds them to float32 first, as ``BaseDecisionTree``
+    validates ``X`` to float32 before comparing it with its float64 thresholds."""
+    x = g.features(operator)
+    return g("Cast", g("Cast", x, to=TensorProto.FLOAT), to=TensorProto.DOUBLE) if f32 else x
+
+
+def _forest_trees(model: Any) -> tuple[list[Any], list[Tree]]:
+    if getattr(model, "n_outputs_", 1) != 1:
+        raise NotImplementedError("multi-output trees are not supported")
+    fitted = [e.tree_ for e in getattr(model, "estimators_", [model])]
+    return fitted, [_sklearn_tree(t) for t in fitted]
+
+
+def convert_forest_regressor(scope: Any, operator: Any, container: Any) -> None:
+    """``DecisionTreeRegressor`` / ``RandomForestRegressor`` / ``ExtraTreesRegressor.predict``.
+
+    The leaf means summed in tree order, then divided by the number of trees, as
+    ``ForestRegressor.predict`` accumulates.
+
+    Raises
+    ------
+    NotImplementedError
+        For multi-output trees.
+    """
+    g = Graph(scope, container)
+    fitted, trees = _forest_trees(operator.raw_operator)
+    weights = np.concatenate(
+        [t.value[tree.leaves(), 0, 0] for t, tree in zip(fitted, trees, strict=True)]
+    )
+    total = _ensemble(g, _features(g, operator, True), trees, [0] * len(trees), weights, 1)
+    g("Div", total, g.const(float(len(trees)), "n_trees"), out=operator.outputs[0].full_name)
+
+
+def convert_forest_classifier(scope: Any, operator: Any, container: Any) -> None:
+    """``DecisionTreeClassifier`` / ``RandomForestClassifier`` / ``ExtraTreesClassifier``.
+
+    A ``TreeEnsemble`` gives the leaf reached in each tree, numbered across trees
+    (output (N, n_trees)); a ``Gather`` in the table of leaf class fractions
+    (normalized as ``DecisionTreeClassifier.predict_proba`` does) and a
+    ``ReduceSum`` in tree order follow, then the division by the number of trees
+    (``ForestClassifier.predict_proba``). ``TreeEnsemble`` alone cannot: a leaf
+    holds one weight for one target. Labels ``classes_[argmax]`` as ``predict``.
+
+    Raises
+    ------
+    NotImplementedError
+        For multi-output trees.
+    """
+    g = Graph(scope, container)
+    fitted, trees = _forest_trees(operator.raw_operator)
+    table = np.concatenate(
+        [t.value[tree.leaves(), 0, :] for t, tree in zip(fitted, trees, strict=True)]
+    )
+    normalizer = table.sum(axis=1)[:, np.newaxis]
+    normalizer[normalizer == 0.0] = 1.0
+    numbers = np.arange(len(table), dtype=np.float64)
+    x = _features(g, operator, True)
+    numbered = _ensemble(g, x, trees, list(range(len(trees))), numbers, len(trees))
+    leaf = g("Cast", numbered, to=TensorProto.INT64)
+    picked = g("Gather", g.const(table / normalizer, "leaf_fractions"), leaf, axis=0)
+    total = g("ReduceSum", picked, g.const(np.array([1]), "axis"), keepdims=0)
+    proba = g("Div", total, g.const(float(len(trees)), "n_trees"))
+    g.classes(operator, proba, operator.raw_operator.classes_)
+
+
+def _hist_raw(g: Graph, operator: Any) -> str:
+    """Raw predictions (N, n_trees_per_iteration_) of a HistGradientBoosting model.
+
+    ``_baseline_prediction`` plus the leaf values of every iteration's trees, tree
+    ``k`` of an iteration adding to column ``k`` (``BaseHistGradientBoosting._raw_predict``).
+    The baseline comes first as lone-leaf trees, so the additions happen in
+    scikit-learn's order.
+    """
+    model = operator.raw_operator
+    k = model.n_trees_per_iteration_
+    trees, targets = [_LONE] * k, list(range(k))
+    weights = [np.asarray(model._baseline_prediction, np.float64).reshape(-1)]
+    for iteration in model._predictors:
+        for target, predictor in enumerate(iteration):
+            tree = _hist_tree(predictor)
+            trees.append(tree)
+            targets.append(target)
+            weights.append(predictor.nodes["value"][tree.leaves()])
+    return _ensemble(g, g.features(operator), trees, targets, np.concatenate(weights), k)
+
+
+def convert_hist_regressor(scope: Any, operator: Any, container: Any) -> None:
+    """``HistGradientBoostingRegressor.predict``: inverse link of the raw prediction.
+
+    Identity for squared error, absolute error and quantile losses; ``exp`` for
+    the log link of the poisson and gamma losses.
+
+    Raises
+    ------
+    NotImplementedError
+        For any other link (none in scikit-learn 1.9).
+    """
+    g, link = Graph(scope, container), type(operator.raw_operator._loss.link).__name__
+    ops = {"IdentityLink": "Identity", "LogLink": "Exp"}
+    if link not in ops:
+        raise NotImplementedError(f"HistGradientBoostingRegressor with a {link} link")
+    g(ops[link], _hist_raw(g, operator), out=operator.outputs[0].full_name)
+
+
+def convert_hist_classifier(scope: Any, operator: Any, container: Any) -> None:
+    """``HistGradientBoostingClassifier.predict_proba`` and ``predict``.
+
+    Two classes: ``[1 - expit(raw), expit(raw)]`` (``HalfBinomialLoss.predict_proba``);
+    more: ``softmax(raw)`` (``HalfMultinomialLoss``). Labels ``classes_[argmax]``.
+    """
+    g, model = Graph(scope, container), operator.raw_operator
+    raw = _hist_raw(g, operator)
+    if model.n_trees_per_iteration_ == 1:
+        p1 = g("Sigmoid", raw)
+        proba = g("Concat", g("Sub", g.const(1.0), p1), p1, axis=1)
+    else:
+        proba = g("Softmax", raw, axis=1)
+    g.classes(operator, proba, model.classes_)
