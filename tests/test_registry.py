@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sklearn.datasets import load_diabetes
 
-from mlserve import create_app, datasets, jobs, registry
+from mlserve import create_app, datasets, jobs, registry, registry_views
 from mlserve.context import Context
 from mlserve.errors import NotFound, ValidationFailed
 from mlserve.settings import Settings
@@ -258,7 +258,7 @@ def test_describe_models_lists_latest_and_aliases(
     ).get_json()
     assert job["status"] == "succeeded"
     registry.set_alias(ctx, "diabetes", "production", 2)
-    described = registry.describe_models(ctx)
+    described = registry_views.describe_models(ctx)
     assert [(m["name"], m["latest_version"], m["aliases"]) for m in described] == [
         ("another", 1, {}),
         ("diabetes", 3, {"production": 2}),
@@ -271,7 +271,7 @@ def test_describe_models_lists_latest_and_aliases(
 
 
 def test_describe_models_empty_registry(ctx: Context) -> None:
-    assert registry.describe_models(ctx) == []
+    assert registry_views.describe_models(ctx) == []
     assert registry.latest_versions(ctx) == {}
 
 
@@ -280,7 +280,7 @@ def test_describe_model_versions_carry_their_aliases(
 ) -> None:
     registry.set_alias(ctx, "diabetes", "production", 2)
     registry.set_alias(ctx, "diabetes", "staging", 2)
-    described = registry.describe_model(ctx, "diabetes")
+    described = registry_views.describe_model(ctx, "diabetes")
     assert described["latest_version"] == 3
     assert described["aliases"] == {"production": 2, "staging": 2}
     assert [(v["version"], v["aliases"]) for v in described["versions"]] == [
@@ -288,8 +288,11 @@ def test_describe_model_versions_carry_their_aliases(
         (2, ["production", "staging"]),
         (1, []),
     ]
-    assert registry.describe_version(ctx, "diabetes", 2)["aliases"] == ["production", "staging"]
+    assert registry_views.describe_version(ctx, "diabetes", 2)["aliases"] == [
+        "production",
+        "staging",
+    ]
     with pytest.raises(NotFound, match="model 'nope' not found"):
-        registry.describe_model(ctx, "nope")
+        registry_views.describe_model(ctx, "nope")
     with pytest.raises(NotFound, match="has no version 9"):
-        registry.describe_version(ctx, "diabetes", 9)
+        registry_views.describe_version(ctx, "diabetes", 9)

@@ -39,7 +39,27 @@ class GunicornServer(BaseApplication):
     def load(self) -> Any:
         from mlserve.app import create_app
 
+        limit_native_threads()
         return create_app(self.settings)
+
+
+NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def limit_native_threads() -> None:
+    """One BLAS/OpenMP thread per HTTP worker process.
+
+    Workers already run one per core; native thread pools on top would
+    oversubscribe the cores and slow every request down. Sets the variables for
+    libraries loaded later and limits the pools already loaded (threadpoolctl,
+    scikit-learn's own dependency). ONNX Runtime sessions are built with one
+    thread (:class:`mlserve.serving.onnx.OnnxModel`).
+    """
+    from threadpoolctl import threadpool_limits
+
+    for name in NATIVE_THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
+    threadpool_limits(limits=1)
 
 
 def prepare(settings: Settings, demo: bool) -> None:
@@ -185,8 +205,10 @@ def _run_granian(settings: Settings, workers: int, threads: int) -> None:
     from granian.constants import Interfaces
 
     # granian imports the app by name in each worker process: the settings
-    # travel as MLSERVE_* environment variables.
+    # travel as MLSERVE_* environment variables (and mlserve.wsgi limits threads).
     os.environ.update(settings_env(settings))
+    for name in NATIVE_THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
     Granian(
         "mlserve.wsgi:create",
         factory=True,

@@ -13,11 +13,16 @@ from flask import Flask
 def create() -> Flask:
     """Build the application from the environment (see :class:`mlserve.Settings`).
 
+    Native thread pools (BLAS, OpenMP) are limited to one thread: a WSGI
+    server runs one worker process per core.
+
     Returns
     -------
     Flask
         The WSGI application, as :func:`mlserve.create_app` builds it.
     """
     from mlserve.app import create_app
+    from mlserve.server import limit_native_threads
 
+    limit_native_threads()
     return create_app()

@@ -7,7 +7,7 @@ from typing import Any
 from apiflask import APIBlueprint
 from flask import current_app
 
-from mlserve import registry
+from mlserve import registry, registry_views
 from mlserve.api.schemas import (
     AliasIn,
     AliasOut,
@@ -27,21 +27,21 @@ bp = APIBlueprint("models", __name__, url_prefix="/api/v1/models", tag="models")
     responses={404: "not found"},
 )
 def get_version(name: str, version: int) -> dict[str, Any]:
-    return registry.describe_version(current_app.extensions["mlserve"], name, version)
+    return registry_views.describe_version(current_app.extensions["mlserve"], name, version)
 
 
 @bp.get("")
 @bp.output(ModelListOut)
 @bp.doc(summary="List registered models with their latest version and aliases")
 def list_models() -> dict[str, Any]:
-    return {"models": registry.describe_models(current_app.extensions["mlserve"])}
+    return {"models": registry_views.describe_models(current_app.extensions["mlserve"])}
 
 
 @bp.get("/<name>")
 @bp.output(ModelOut)
 @bp.doc(summary="One model with its aliases and versions", responses={404: "not found"})
 def get_model(name: str) -> dict[str, Any]:
-    return registry.describe_model(current_app.extensions["mlserve"], name)
+    return registry_views.describe_model(current_app.extensions["mlserve"], name)
 
 
 @bp.get("/<name>/versions")
@@ -49,7 +49,9 @@ def get_model(name: str) -> dict[str, Any]:
 @bp.doc(summary="Versions of a model, newest first", responses={404: "not found"})
 def list_versions(name: str) -> dict[str, Any]:
     return {
-        "versions": registry.describe_model(current_app.extensions["mlserve"], name)["versions"]
+        "versions": registry_views.describe_model(current_app.extensions["mlserve"], name)[
+            "versions"
+        ]
     }
 
 
