@@ -50,7 +50,20 @@ def ctx(app: Flask) -> Context:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+    return keyed_client(app)
+
+
+def keyed_client(app: Flask, role: str = "admin") -> FlaskClient:
+    """A test client that sends an API key of ``role`` (one key per app and role)."""
+    from mlserve import auth
+
+    secrets: dict[str, str] = app.extensions.setdefault("test_keys", {})
+    if role not in secrets:
+        created = auth.create_key(app.extensions["mlserve"], role, name=f"tests-{role}")
+        secrets[role] = created.secret
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secrets[role]}"
+    return client
 
 
 @pytest.fixture(scope="session")

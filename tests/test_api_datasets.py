@@ -27,7 +27,7 @@ from mlserve import create_app
 from mlserve.context import Context
 from mlserve.models import Dataset, ModelAlias, ModelVersion, RegisteredModel, TrainingJob
 from mlserve.settings import Settings
-from tests.conftest import CALIFORNIA_TARGET, frame_csv, upload
+from tests.conftest import CALIFORNIA_TARGET, frame_csv, keyed_client, upload
 
 # --------------------------------------------------------------------------- helpers
 
@@ -97,7 +97,7 @@ def california(
     """One upload of california_housing.csv for the whole module (own app and home)."""
     home = tmp_path_factory.mktemp("california") / "home"
     application: Flask = create_app(Settings(home=home, jobs_immediate=True, log_level="WARNING"))
-    client = application.test_client()
+    client = keyed_client(application)
     response = upload(client, california_bytes, "california_housing.csv")
     body = response.get_json()
     yield {
@@ -461,7 +461,7 @@ def limited_app(settings: Settings, tmp_path: Path) -> Iterator[Flask]:
 
 
 def test_upload_over_content_length_returns_413(limited_app: Flask) -> None:
-    client = limited_app.test_client()
+    client = keyed_client(limited_app)
     ctx: Context = limited_app.extensions["mlserve"]
     rows = "\n".join(f"{i},{i * 2}" for i in range(1000))
     big = f"a,b\n{rows}\n".encode()
@@ -473,7 +473,7 @@ def test_upload_over_content_length_returns_413(limited_app: Flask) -> None:
 
 
 def test_upload_too_many_columns_returns_422(limited_app: Flask) -> None:
-    client = limited_app.test_client()
+    client = keyed_client(limited_app)
     details = assert_error(
         upload(client, b"a,b,c,d\n1,2,3,4\n", "wide.csv"), 422, "validation_error"
     )

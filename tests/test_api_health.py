@@ -13,6 +13,7 @@ from mlserve import create_app
 from mlserve.context import Context
 from mlserve.settings import Settings
 from mlserve.worker import beat
+from tests.conftest import keyed_client
 from tests.test_api_datasets import assert_error
 
 
@@ -39,14 +40,14 @@ def test_ready_with_immediate_jobs_returns_200(client: FlaskClient) -> None:
 
 
 def test_ready_without_live_worker_returns_503(queued_app: Flask) -> None:
-    response = queued_app.test_client().get("/ready")
+    response = keyed_client(queued_app).get("/ready")
     details = assert_error(response, 503, "service_unavailable")
     assert details == {"message": "not ready", "database": "ok", "worker": "no live worker"}
 
 
 def test_ready_with_heartbeat_returns_200(queued_app: Flask) -> None:
     beat(queued_app.extensions["mlserve"], "worker-1")
-    response = queued_app.test_client().get("/ready")
+    response = keyed_client(queued_app).get("/ready")
     assert response.status_code == 200
     assert response.get_json()["checks"] == {"database": "ok", "worker": "ok"}
 

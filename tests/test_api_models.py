@@ -23,7 +23,7 @@ from mlserve.context import Context
 from mlserve.serving.loader import load_pipeline
 from mlserve.settings import Settings
 from mlserve.signature import model_frame
-from tests.conftest import frame_csv, train, upload
+from tests.conftest import frame_csv, keyed_client, train, upload
 from tests.test_api_datasets import assert_error, stored_state
 
 REGRESSION_METRICS = {"rmse", "mae", "r2", "n_samples"}
@@ -450,7 +450,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlaskClie
     """
     home = tmp_path_factory.mktemp("models") / "home"
     application: Flask = create_app(Settings(home=home, jobs_immediate=True, log_level="WARNING"))
-    client = application.test_client()
+    client = keyed_client(application)
     frame = load_diabetes(as_frame=True).frame
     dataset = upload(client, frame_csv(frame), "diabetes.csv").get_json()
     job = train(

@@ -17,7 +17,7 @@ from sklearn.datasets import load_diabetes
 from mlserve import create_app
 from mlserve.context import Context
 from mlserve.settings import Settings
-from tests.conftest import frame_csv, train, upload
+from tests.conftest import frame_csv, keyed_client, train, upload
 from tests.test_api_datasets import assert_error, stored_state
 
 PREDICT = "/api/v1/models/{name}/predict"
@@ -62,7 +62,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlaskClie
     """
     home = tmp_path_factory.mktemp("predict") / "home"
     application: Flask = create_app(Settings(home=home, jobs_immediate=True, log_level="WARNING"))
-    client = application.test_client()
+    client = keyed_client(application)
     register_mixed(client)
     assert (
         client.put("/api/v1/models/mixed/aliases/production", json={"version": 1}).status_code
@@ -487,7 +487,7 @@ def limited_client(settings: Settings, mixed_model: dict[str, Any]) -> Iterator[
     application: Flask = create_app(
         settings.model_copy(update={"max_batch_rows": 3, "max_content_length_bytes": 2048})
     )
-    yield application.test_client()
+    yield keyed_client(application)
     application.extensions["mlserve"].db.dispose()
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from mlserve import create_app
 from mlserve.settings import Settings
-from tests.conftest import frame_csv, train, upload
+from tests.conftest import frame_csv, keyed_client, train, upload
 
 DATABASE_URL = os.environ.get("MLSERVE_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("MLSERVE_TEST_REDIS_URL")
@@ -80,7 +80,7 @@ def test_postgres_unmigrated_database_is_503(postgres_url: str, tmp_path: Path) 
     settings = Settings(
         home=tmp_path, database_url=postgres_url, jobs_immediate=True, log_level="WARNING"
     )
-    client = create_app(settings).test_client()
+    client = keyed_client(create_app(settings))
     for path in ("/ready", "/api/v1/models", "/api/v1/datasets"):
         response = client.get(path)
         assert response.status_code == 503, (path, response.get_json())
@@ -96,7 +96,7 @@ def test_postgres_train_register_predict_and_restart(
     settings = Settings(
         home=tmp_path, database_url=postgres_url, jobs_immediate=True, log_level="WARNING"
     )
-    client = create_app(settings).test_client()
+    client = keyed_client(create_app(settings))
     dataset = upload(client, frame_csv(diabetes_frame), "diabetes.csv").get_json()
     for _ in range(2):
         job = train(
@@ -115,7 +115,7 @@ def test_postgres_train_register_predict_and_restart(
     rows = diabetes_frame.drop(columns=["target"]).head(50).to_dict(orient="records")
     first = client.post("/api/v1/models/diabetes/predict", json={"instances": rows}).get_json()
     assert first["model_version"] == 1
-    restarted = create_app(settings).test_client()
+    restarted = keyed_client(create_app(settings))
     model = restarted.get("/api/v1/models/diabetes").get_json()
     assert [v["version"] for v in model["versions"]] == [2, 1]
     again = restarted.post("/api/v1/models/diabetes/predict", json={"instances": rows}).get_json()
@@ -144,7 +144,7 @@ def test_redis_queue_with_two_worker_processes(
     if DATABASE_URL:
         env.pop("MLSERVE_DATABASE_URL", None)
     settings = Settings(home=tmp_path, queue_url=REDIS_URL, log_level="WARNING")
-    client = create_app(settings).test_client()
+    client = keyed_client(create_app(settings))
     workers = [
         subprocess.Popen([sys.executable, "-m", "mlserve", "worker"], env=env) for _ in range(2)
     ]

@@ -21,7 +21,7 @@ from mlserve.serving.batching import MicroBatcher
 from mlserve.serving.runtime import Outputs
 from mlserve.serving.validation import Columns, InstanceValidator
 from mlserve.settings import Settings
-from tests.conftest import frame_csv, train, upload
+from tests.conftest import frame_csv, keyed_client, train, upload
 
 SIGNATURE = {
     "inputs": [
@@ -271,7 +271,7 @@ def batching_app(settings: Settings) -> Iterator[Flask]:
 def test_concurrent_http_predictions_equal_sequential_ones(
     batching_app: Flask, iris_frame: pd.DataFrame
 ) -> None:
-    client = batching_app.test_client()
+    client = keyed_client(batching_app)
     ctx: Context = batching_app.extensions["mlserve"]
     dataset = upload(client, frame_csv(iris_frame), "iris.csv").get_json()
     job = train(
@@ -301,7 +301,7 @@ def test_concurrent_http_predictions_equal_sequential_ones(
     concurrent: list[Any] = [None] * len(bodies)
 
     def run(index: int) -> None:
-        own_client = batching_app.test_client()
+        own_client = keyed_client(batching_app)
         barrier.wait(WAIT_S)
         response = own_client.post(url, json=bodies[index])
         concurrent[index] = (response.status_code, response.get_json())

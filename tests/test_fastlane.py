@@ -20,7 +20,7 @@ from mlserve.api.fastlane import PredictFastLane
 from mlserve.context import Context
 from mlserve.errors import Conflict
 from mlserve.settings import Settings
-from tests.conftest import frame_csv, train, upload
+from tests.conftest import frame_csv, keyed_client, train, upload
 from tests.test_api_datasets import assert_error
 
 MAX_ROWS = 5
@@ -46,7 +46,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             model_refresh_interval_ms=0,
         )
     )
-    client = application.test_client()
+    client = keyed_client(application)
     diabetes = upload(client, frame_csv(load_diabetes(as_frame=True).frame), "d.csv").get_json()
     for algorithm in ("ridge", "lasso"):
         job = train(
@@ -71,7 +71,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
 
 @pytest.fixture
 def client(served: Flask) -> FlaskClient:
-    return served.test_client()
+    return keyed_client(served)
 
 
 @pytest.fixture
@@ -181,11 +181,16 @@ def _without_length(
         method="POST",
         data=data,
         content_type=content_type,
-        headers={"Transfer-Encoding": "chunked"},
+        headers={"Transfer-Encoding": "chunked", "Authorization": _authorization(app)},
     ).get_environ()
     del environ["CONTENT_LENGTH"]
     environ["wsgi.input_terminated"] = terminated
     return _call(app, environ)
+
+
+def _authorization(app: Flask) -> str:
+    """The ``Authorization`` header of the app's test admin key."""
+    return str(keyed_client(app).environ_base["HTTP_AUTHORIZATION"])
 
 
 def _call(app: Any, environ: dict[str, Any]) -> TestResponse:
@@ -424,7 +429,13 @@ def test_non_ascii_digit_version_is_422(client: FlaskClient, content_type: str) 
 
 
 def test_non_ascii_digit_content_length_is_left_to_flask(served: Flask) -> None:
-    environ = EnvironBuilder(DIABETES, method="POST", data=ONE, content_type=JSON).get_environ()
+    environ = EnvironBuilder(
+        DIABETES,
+        method="POST",
+        data=ONE,
+        content_type=JSON,
+        headers={"Authorization": _authorization(served)},
+    ).get_environ()
     environ["CONTENT_LENGTH"] = "\xb2"  # a latin-1 header byte that str.isdigit() accepts
     flask_only = served.wsgi_app.app  # type: ignore[attr-defined]
     expected = _call(flask_only, dict(environ))

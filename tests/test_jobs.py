@@ -15,7 +15,7 @@ from mlserve import create_app, jobs
 from mlserve.context import Context
 from mlserve.jobs import JsonSerializer
 from mlserve.settings import Settings
-from tests.conftest import frame_csv, upload
+from tests.conftest import frame_csv, keyed_client, upload
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def _run_next_task(ctx: Context) -> None:
 
 
 def _submit(app: Flask, frame: pd.DataFrame, **spec: Any) -> dict[str, Any]:
-    client = app.test_client()
+    client = keyed_client(app)
     dataset = upload(client, frame_csv(frame), "diabetes.csv").get_json()
     response = client.post(
         "/api/v1/training-jobs",
@@ -97,7 +97,7 @@ def test_job_already_claimed_is_not_run_twice(
     job = _submit(queued_app, diabetes_frame, algorithm="ridge", cv_folds=0)
     _run_next_task(ctx)
     jobs.execute_job(ctx, job["id"], "another-worker")  # a duplicate delivery
-    model = queued_app.test_client().get("/api/v1/models/m").get_json()
+    model = keyed_client(queued_app).get("/api/v1/models/m").get_json()
     assert [v["version"] for v in model["versions"]] == [1]
 
 
@@ -115,7 +115,7 @@ def test_job_that_raises_is_failed_with_message_and_no_version(
     failed = jobs.get_job(ctx, job["id"])
     assert failed.status == "failed" and failed.stage == "failed"
     assert failed.error == "MemoryError: out of memory while fitting"
-    assert queued_app.test_client().get("/api/v1/models/m").status_code == 404
+    assert keyed_client(queued_app).get("/api/v1/models/m").status_code == 404
     assert not ctx.store.exists(jobs.artifact_key(job["id"]))
 
 

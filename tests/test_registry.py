@@ -14,7 +14,7 @@ from mlserve import create_app, datasets, jobs, registry, registry_views
 from mlserve.context import Context
 from mlserve.errors import NotFound, ValidationFailed
 from mlserve.settings import Settings
-from tests.conftest import frame_csv, train, upload
+from tests.conftest import frame_csv, keyed_client, train, upload
 
 
 def register_three(client: FlaskClient) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Context, 
     """One app for the module's read-only tests: ``diabetes`` v1-3 and no aliases."""
     home = tmp_path_factory.mktemp("registry") / "home"
     application: Flask = create_app(Settings(home=home, jobs_immediate=True, log_level="WARNING"))
-    made = register_three(application.test_client())
+    made = register_three(keyed_client(application))
     context: Context = application.extensions["mlserve"]
     yield context, made
     assert registry.all_aliases(context) == {}, "a read-only test changed the aliases"

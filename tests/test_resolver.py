@@ -23,7 +23,7 @@ from mlserve.errors import NotFound, ServiceUnavailable
 from mlserve.models import ModelVersion
 from mlserve.serving.resolver import Resolver
 from mlserve.settings import Settings
-from tests.conftest import frame_csv, train, upload
+from tests.conftest import frame_csv, keyed_client, train, upload
 from tests.test_api_datasets import assert_error
 
 WAIT_S = 10.0  # bound on every wait for a background thread
@@ -45,7 +45,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     home = tmp_path_factory.mktemp("resolver") / "home"
     application = create_app(_settings(home))
-    client = application.test_client()
+    client = keyed_client(application)
     frame = load_diabetes(as_frame=True).frame
     dataset = upload(client, frame_csv(frame), "diabetes.csv").get_json()
     for algorithm in ("ridge", "lasso"):

@@ -14,6 +14,7 @@ from mlserve.jobs import artifact_key, get_job
 from mlserve.models import Dataset, TrainingJob, WorkerHeartbeat, new_id, utcnow
 from mlserve.settings import Settings
 from mlserve.worker import beat, live_workers, recover_stale_jobs
+from tests.conftest import keyed_client
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_ready_is_503_without_a_live_worker_and_200_with_one(
     queued_ctx: Context, tmp_path: Path
 ) -> None:
     app = create_app(queued_ctx.settings)
-    client = app.test_client()
+    client = keyed_client(app)
     response = client.get("/ready")
     assert response.status_code == 503
     assert response.get_json()["error"]["details"] == {"database": "ok", "worker": "no live worker"}
@@ -115,20 +116,27 @@ def test_ready_is_503_without_a_live_worker_and_200_with_one(
 def test_ready_is_503_when_database_unreachable(tmp_path: Path) -> None:
     app = create_app(Settings(home=tmp_path, jobs_immediate=True, log_level="WARNING"))
     ctx: Context = app.extensions["mlserve"]
+    client = keyed_client(app)
     ctx.db.dispose()
     ctx.db = Database(f"sqlite:///{tmp_path}/missing-dir/never.db")
-    response = app.test_client().get("/ready")
+    response = client.get("/ready")
     assert response.status_code == 503
     assert response.get_json()["error"]["details"]["database"] == "unreachable"
-    assert app.test_client().get("/health").status_code == 200
-    listing = app.test_client().get("/api/v1/datasets")
+    assert client.get("/health").status_code == 200
+    listing = client.get("/api/v1/datasets")
     assert listing.status_code == 503
     assert listing.get_json()["error"]["code"] == "service_unavailable"
 
 
 def test_unmigrated_database_is_503_naming_the_fix(tmp_path: Path) -> None:
     app = create_app(
-        Settings(home=tmp_path, jobs_immediate=True, log_level="WARNING", migrate_on_start=False)
+        Settings(
+            home=tmp_path,
+            jobs_immediate=True,
+            log_level="WARNING",
+            migrate_on_start=False,
+            auth=False,  # no schema, so no key table: nothing but the 503 to check
+        )
     )
     client = app.test_client()
     ready = client.get("/ready")

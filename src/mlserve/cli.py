@@ -96,6 +96,15 @@ def db_upgrade() -> None:
     click.echo("database is at the latest revision")
 
 
+def _attach_key_commands() -> None:
+    from mlserve.cli_keys import keys
+
+    main.add_command(keys)
+
+
+_attach_key_commands()
+
+
 def _attach_user_commands() -> None:
     try:
         from mlserve.cli_user import register_user_commands

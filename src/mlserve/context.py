@@ -7,6 +7,8 @@ and never reach for Flask's ``current_app`` or ``request``.
 
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,7 @@ from mlserve.settings import Settings
 from mlserve.storage import LocalStore, open_store
 
 if TYPE_CHECKING:
+    from mlserve.auth import KeyCache
     from mlserve.jobs import JobQueue
     from mlserve.serving.loader import ModelCache
     from mlserve.serving.resolver import Resolver
@@ -35,6 +38,10 @@ class Context:
         Loaded model versions of this process.
     resolver : Resolver
         Cached name/alias/version lookups of this process.
+    secret_key : bytes
+        Server secret keying stored API key HMACs (see :func:`load_secret_key`).
+    keys : KeyCache
+        API keys checked by this process.
     """
 
     settings: Settings
@@ -43,10 +50,13 @@ class Context:
     queue: JobQueue = field(init=False)
     models: ModelCache = field(init=False)
     resolver: Resolver = field(init=False)
+    secret_key: bytes = field(init=False, repr=False)
+    keys: KeyCache = field(init=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Context:
         """Build the context (engine, store, queue, model cache) for ``settings``."""
+        from mlserve.auth import KeyCache
         from mlserve.jobs import build_queue
         from mlserve.serving.loader import ModelCache
         from mlserve.serving.resolver import Resolver
@@ -60,4 +70,31 @@ class Context:
         ctx.queue = build_queue(ctx)
         ctx.models = ModelCache(ctx, capacity=settings.model_cache_size)
         ctx.resolver = Resolver(ctx, settings.model_refresh_interval_ms / 1000)
+        ctx.secret_key = load_secret_key(settings)
+        ctx.keys = KeyCache(ctx, settings.auth_cache_ttl_s)
         return ctx
+
+
+def load_secret_key(settings: Settings) -> bytes:
+    """The server secret: ``settings.secret_key``, else ``<home>/secret_key``.
+
+    The file is created on first use with 32 random bytes (hex), mode 600,
+    written atomically so concurrent first starts agree on one value.
+    """
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    path = settings.home / "secret_key"
+    if not path.exists():
+        temporary = path.with_name(f".secret_key.{secrets.token_hex(8)}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)  # fails if another process won the race
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return path.read_text().strip().encode()

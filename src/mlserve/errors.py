@@ -59,6 +59,20 @@ class MalformedJSON(BadRequest):
     code = "malformed_json"
 
 
+class Unauthorized(MlserveError):
+    """No valid API key was sent (401)."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(MlserveError):
+    """The key's role does not allow this (403)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class NotFound(MlserveError):
     """A dataset, job, model, version or alias does not exist (404)."""
 
@@ -97,6 +111,13 @@ class ValidationFailed(MlserveError):
 
     status_code = 422
     code = "validation_error"
+
+
+class TooManyRequests(MlserveError):
+    """A rate or quota limit was reached (429); ``details["retry_after_s"]`` says when to retry."""
+
+    status_code = 429
+    code = "too_many_requests"
 
 
 class ServiceUnavailable(MlserveError):

@@ -105,6 +105,7 @@ class ModelVersion(Base):
     onnx_artifact_key: Mapped[str | None] = mapped_column(String(255), default=None)
     onnx_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     onnx_size_bytes: Mapped[int | None] = mapped_column(Integer, default=None)
+    corrupt_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -131,6 +132,39 @@ class RegistryState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key: only its public prefix and an HMAC-SHA256 of the whole key are stored."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hmac: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_by: Mapped[str | None] = mapped_column(String(16), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AuditEvent(Base):
+    """Who did what: one row per mutating request (and per key administration)."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    key_prefix: Mapped[str | None] = mapped_column(String(16), default=None, index=True)
+    remote_addr: Mapped[str | None] = mapped_column(String(64), default=None)
+    method: Mapped[str] = mapped_column(String(8))
+    route: Mapped[str] = mapped_column(String(200))
+    object: Mapped[str | None] = mapped_column(String(300), default=None)
+    status: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
 
 
 class WorkerHeartbeat(Base):

@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from pydantic import SecretStr
 
 from mlserve.app import configure_logging
 from mlserve.context import Context
@@ -70,15 +71,63 @@ def prepare(settings: Settings, demo: bool) -> None:
     if settings.is_sqlite:
         ctx.db.upgrade()
     ctx.store.sweep_temporaries()
+    if settings.auth and settings.bootstrap_admin_key:
+        bootstrap_admin_key(ctx)
     if demo:
         ensure_demo_models(ctx)
     ctx.db.dispose()
+
+
+def bootstrap_admin_key(ctx: Context) -> str | None:
+    """On the very first start (no key at all), create one admin key and print it once.
+
+    As Jupyter prints its token: the operator copies it from the console. Later
+    starts print nothing; ``mlserve keys create`` makes more.
+
+    Returns
+    -------
+    str or None
+        The key, when one was created.
+    """
+    from mlserve import auth
+
+    if auth.count_keys(ctx) > 0:
+        return None
+    created = auth.create_key(ctx, "admin", name="bootstrap")
+    banner = "=" * 72
+    print(
+        f"{banner}\nmlserve: first start, no API key existed. Admin key (shown once):\n\n"
+        f"    {created.secret}\n\nSend it as 'Authorization: Bearer <key>'. Create more with\n"
+        f"'mlserve keys create --role ...' or POST /api/v1/keys.\n{banner}",
+        flush=True,
+    )
+    return created.secret
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def check_auth_binding(settings: Settings) -> None:
+    """Refuse to serve without authentication on anything but loopback.
+
+    Raises
+    ------
+    SystemExit
+        ``MLSERVE_AUTH=off`` with a non-loopback ``host``.
+    """
+    if not settings.auth and settings.host not in LOOPBACK_HOSTS:
+        raise SystemExit(
+            f"refusing to serve without authentication on {settings.host}: "
+            "MLSERVE_AUTH=off is for loopback (127.0.0.1) only"
+        )
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """``MLSERVE_*`` variables that reproduce ``settings`` in a child process."""
     env = {}
     for key, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         if value is not None:
             env[f"MLSERVE_{key.upper()}"] = str(value)
     env["MLSERVE_HOME"] = str(settings.home.resolve())
@@ -163,6 +212,7 @@ def run_server(
         restart it if it dies.
     """
     configure_logging(settings)
+    check_auth_binding(settings)
     prepare(settings, demo)
     worker = EmbeddedWorker(settings) if embedded_worker else None
     if worker is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -61,6 +61,22 @@ class Settings(BaseSettings):
     batching_min_single_row_ms : float
         Calibration threshold: below this single-row latency, in milliseconds,
         batching is never enabled.
+    auth : bool
+        Require an API key on every route but ``/health`` and ``/ready`` (and the
+        API docs if ``public_docs``). ``False`` is for local experiments and is
+        refused by ``mlserve serve`` on a non-loopback address.
+    secret_key : str or None
+        Server secret keying the HMAC of stored API keys. Unset: generated once
+        into ``<home>/secret_key`` (mode 600). Every process sharing a database
+        needs the same value.
+    auth_cache_ttl_s : float
+        How long a process trusts a key it has checked before reading it again,
+        in seconds: the delay for a revocation to reach other processes.
+    public_docs : bool
+        Serve ``/docs`` and ``/openapi.json`` without a key.
+    bootstrap_admin_key : bool
+        On the first start with no key at all, ``mlserve serve`` creates one
+        admin key and prints it once.
     server : {"gunicorn", "granian"}
         WSGI server of ``mlserve serve``.
     access_log : bool
@@ -93,6 +109,11 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=32, ge=2)
     max_batch_wait_ms: float = Field(default=2.0, gt=0, le=1000)
     batching_min_single_row_ms: float = Field(default=0.5, ge=0)
+    auth: bool = True
+    secret_key: SecretStr | None = None
+    auth_cache_ttl_s: float = Field(default=5.0, ge=0)
+    public_docs: bool = True
+    bootstrap_admin_key: bool = True
     server: Literal["gunicorn", "granian"] = "granian"
     access_log: bool = True
     log_level: str = "INFO"

@@ -39,9 +39,30 @@ class Service:
         }
         self.args = args
         self.process: subprocess.Popen[bytes] | None = None
+        self.key: str | None = None
         self.log = home.parent / f"serve-{self.port}.log"
 
-    def start(self, timeout_s: float = 90) -> Service:
+    def create_key(self, role: str = "admin") -> str:
+        """Create a key with the local ``mlserve keys create`` command (same settings)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "mlserve", "keys", "create", "--role", role, "--name", "e2e"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip().splitlines()[-1]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The ``Authorization`` header of the service's admin key."""
+        return {"Authorization": f"Bearer {self.key}"} if self.key else {}
+
+    def start(self, timeout_s: float = 90, with_key: bool = True) -> Service:
+        """Start ``mlserve serve``; first create an admin key unless ``with_key`` is false."""
+        if with_key and self.key is None:
+            self.key = self.create_key()
         self.home.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "mlserve", "serve", "--port", str(self.port), *self.args]
         with self.log.open("ab") as log:
@@ -83,7 +104,7 @@ class Service:
         self.process = None
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=120)
+        return httpx.Client(base_url=self.url, timeout=120, headers=self.headers)
 
 
 def wait_for_job(http: httpx.Client, job_id: str, timeout_s: float = 300) -> dict[str, Any]:

@@ -33,8 +33,8 @@ def _train_second_version(http: httpx.Client, dataset_id: str) -> None:
     assert wait_for_job(http, job["id"], timeout_s=60)["status"] == "succeeded"
 
 
-def _hammer(url: str, row: dict[str, Any], stop: threading.Event, seen: list[Any]) -> None:
-    with httpx.Client(base_url=url, timeout=30) as http:
+def _hammer(service: Service, row: dict[str, Any], stop: threading.Event, seen: list[Any]) -> None:
+    with service.client() as http:
         while not stop.is_set():
             started = time.monotonic()
             response = http.post("/api/v1/models/diabetes/predict", json={"instances": [row]})
@@ -59,8 +59,7 @@ def test_alias_move_reaches_every_worker_within_a_second(
             stop = threading.Event()
             seen: list[Any] = []
             threads = [
-                threading.Thread(target=_hammer, args=(service.url, row, stop, seen))
-                for _ in range(4)
+                threading.Thread(target=_hammer, args=(service, row, stop, seen)) for _ in range(4)
             ]
             for thread in threads:
                 thread.start()

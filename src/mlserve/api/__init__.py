@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from apiflask import APIFlask
 
-from mlserve.api import datasets, docs, health, models, predict, training_jobs
+from mlserve.api import datasets, docs, health, keys, models, predict, training_jobs
 from mlserve.api.errors import register_error_handlers
 from mlserve.api.fastlane import PredictFastLane
 from mlserve.api.jsonio import OrjsonProvider, require_json_body
+from mlserve.api.security import document_security, register_security
 
 
 def register_api(app: APIFlask) -> None:
     """Attach the JSON provider, the error handlers and every blueprint to ``app``."""
     app.json = OrjsonProvider(app)
     register_error_handlers(app)
+    register_security(app)
     app.before_request(require_json_body)
-    for module in (health, datasets, training_jobs, models, predict, docs):
+    for module in (health, datasets, training_jobs, models, predict, keys, docs):
         app.register_blueprint(module.bp)
-    app.spec_processor(predict.document_request_bodies)
+    app.spec_processor(lambda spec: document_security(app, predict.document_request_bodies(spec)))
     ctx = app.extensions["mlserve"]
     app.wsgi_app = PredictFastLane(  # type: ignore[method-assign]
         app.wsgi_app, ctx, ctx.settings.max_content_length_bytes

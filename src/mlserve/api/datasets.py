@@ -9,6 +9,7 @@ from flask import current_app, request
 
 from mlserve import datasets as service
 from mlserve.api.schemas import DatasetListOut, DatasetOut, DatasetUploadIn, PageIn
+from mlserve.api.security import requires
 from mlserve.errors import ValidationFailed
 from mlserve.models import Dataset
 
@@ -16,6 +17,7 @@ bp = APIBlueprint("datasets", __name__, url_prefix="/api/v1/datasets", tag="data
 
 
 @bp.post("")
+@requires("train")
 @bp.input(DatasetUploadIn, location="form_and_files", validation=False)
 @bp.output(DatasetOut, status_code=201)
 @bp.doc(
@@ -33,6 +35,7 @@ def upload(form_and_files_data: Any) -> Dataset:
 
 
 @bp.get("")
+@requires("read")
 @bp.input(PageIn, location="query")
 @bp.output(DatasetListOut)
 @bp.doc(summary="List datasets, newest first")
@@ -42,6 +45,7 @@ def list_datasets(query_data: dict[str, int]) -> dict[str, list[Dataset]]:
 
 
 @bp.get("/<dataset_id>")
+@requires("read")
 @bp.output(DatasetOut)
 @bp.doc(summary="One dataset with its columns and statistics", responses={404: "not found"})
 def get_dataset(dataset_id: str) -> Dataset:

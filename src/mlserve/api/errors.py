@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -84,7 +85,12 @@ def register_error_handlers(app: APIFlask) -> None:
     def _mlserve_error(exc: MlserveError) -> Response:
         if exc.status_code >= 500:
             log.error("%s: %s", exc.code, exc.message)
-        return error_response(exc.status_code, exc.code, exc.message, exc.details)
+        response = error_response(exc.status_code, exc.code, exc.message, exc.details)
+        if exc.status_code == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="mlserve"'
+        if "retry_after_s" in exc.details:
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.details["retry_after_s"])))
+        return response
 
     @app.error_processor
     def _http_error(exc: HTTPError) -> Response:

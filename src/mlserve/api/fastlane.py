@@ -13,8 +13,10 @@ Anything else goes to the Flask application unchanged: other routes, other
 methods, chunked or oversized bodies, and every request that fails. A failing
 request is replayed through Flask with its body, so errors keep one handler and
 one envelope (``{"error": {"code", "message", "details"}}``) whichever way the
-request came in. Checks that Flask runs before a view (authentication, rate
-limits) must be run here as well.
+request came in. The key is checked here exactly as Flask's ``before_request``
+hook checks it (:func:`mlserve.api.security.principal_for`, the ``predict``
+permission); a request that fails the check is replayed through Flask, which
+answers 401 or 403. Rate limits are checked the same way.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import orjson
 
 from mlserve.api.jsonio import dumps
 from mlserve.api.predict import positive_int, prediction_payload
+from mlserve.api.security import principal_for
 from mlserve.context import Context
 from mlserve.errors import MlserveError
 from mlserve.serving import predict
@@ -71,7 +74,9 @@ class PredictFastLane:
         if not 0 < size <= self.max_body_bytes:
             return self.app(environ, start_response)
         body = environ["wsgi.input"].read(size)
-        out = self._predict(match, body, environ.get("QUERY_STRING", ""))
+        out = None
+        if self._allowed(environ):
+            out = self._predict(match, body, environ.get("QUERY_STRING", ""))
         if out is None:  # let Flask produce the error from the same body
             environ["wsgi.input"] = io.BytesIO(body)
             return self.app(environ, start_response)
@@ -80,6 +85,16 @@ class PredictFastLane:
             "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))]
         )
         return [out]
+
+    def _allowed(self, environ: dict[str, Any]) -> bool:
+        """Whether the request's key may predict (Flask answers 401/403 otherwise)."""
+        try:
+            principal = principal_for(
+                self.ctx, environ.get("HTTP_AUTHORIZATION"), environ.get("HTTP_X_API_KEY")
+            )
+        except MlserveError:
+            return False
+        return principal.allows("predict")
 
     def _predict(self, match: re.Match[str], body: bytes, query: str) -> bytes | None:
         v1_name, kserve_name = match.groups()

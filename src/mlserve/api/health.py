@@ -7,6 +7,7 @@ from flask import Response, current_app
 
 from mlserve.api.jsonio import json_response
 from mlserve.api.schemas import HealthOut
+from mlserve.api.security import public
 from mlserve.worker import readiness
 
 bp = APIBlueprint("health", __name__, tag="health")
@@ -14,6 +15,7 @@ HEALTH_BODY = b'{"status":"ok"}'
 
 
 @bp.get("/health")
+@public
 @bp.output(HealthOut)
 @bp.doc(summary="Liveness: the process answers")
 def health() -> Response:
@@ -21,6 +23,7 @@ def health() -> Response:
 
 
 @bp.get("/ready")
+@public
 @bp.output(HealthOut)
 @bp.doc(
     summary="Readiness: database reachable and a job worker alive", responses={503: "not ready"}

@@ -16,11 +16,13 @@ from mlserve.api.schemas import (
     VersionListOut,
     VersionOut,
 )
+from mlserve.api.security import requires
 
 bp = APIBlueprint("models", __name__, url_prefix="/api/v1/models", tag="models")
 
 
 @bp.get("/<name>/versions/<int:version>")
+@requires("read")
 @bp.output(VersionOut)
 @bp.doc(
     summary="One model version: metrics, parameters, signature, lineage",
@@ -31,6 +33,7 @@ def get_version(name: str, version: int) -> dict[str, Any]:
 
 
 @bp.get("")
+@requires("read")
 @bp.output(ModelListOut)
 @bp.doc(summary="List registered models with their latest version and aliases")
 def list_models() -> dict[str, Any]:
@@ -38,6 +41,7 @@ def list_models() -> dict[str, Any]:
 
 
 @bp.get("/<name>")
+@requires("read")
 @bp.output(ModelOut)
 @bp.doc(summary="One model with its aliases and versions", responses={404: "not found"})
 def get_model(name: str) -> dict[str, Any]:
@@ -45,6 +49,7 @@ def get_model(name: str) -> dict[str, Any]:
 
 
 @bp.get("/<name>/versions")
+@requires("read")
 @bp.output(VersionListOut)
 @bp.doc(summary="Versions of a model, newest first", responses={404: "not found"})
 def list_versions(name: str) -> dict[str, Any]:
@@ -56,6 +61,7 @@ def list_versions(name: str) -> dict[str, Any]:
 
 
 @bp.put("/<name>/aliases/<alias>")
+@requires("train")
 @bp.input(AliasIn, location="json")
 @bp.output(AliasOut)
 @bp.doc(
@@ -69,6 +75,7 @@ def set_alias(name: str, alias: str, json_data: AliasIn) -> dict[str, Any]:
 
 
 @bp.delete("/<name>/aliases/<alias>")
+@requires("train")
 @bp.output({}, status_code=204)
 @bp.doc(summary="Remove an alias", responses={404: "unknown alias"})
 def delete_alias(name: str, alias: str) -> tuple[str, int]:

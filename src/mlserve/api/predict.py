@@ -8,6 +8,7 @@ from apiflask import APIBlueprint
 from flask import Response, current_app, request
 
 from mlserve.api.jsonio import json_response, read_json_body
+from mlserve.api.security import requires
 from mlserve.errors import ValidationFailed
 from mlserve.serving import PredictionResult, predict
 
@@ -117,6 +118,7 @@ def prediction_payload(result: PredictionResult) -> dict[str, Any]:
 
 
 @bp.post("/api/v1/models/<name>/predict")
+@requires("predict")
 @bp.doc(
     summary="Predict with a model (default: alias production, else latest version)",
     responses={
@@ -135,6 +137,7 @@ def predict_v1(name: str) -> Response:
 
 
 @bp.post("/v1/models/<name>:predict")
+@requires("predict")
 @bp.doc(
     summary="Predict (TF Serving / KServe V1 REST convention)",
     responses={200: "predictions", 404: "unknown model", 422: "invalid instances"},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from apiflask import Schema
 from apiflask.fields import DateTime as _DateTime
@@ -167,3 +167,57 @@ class HealthOut(Schema):
 
 class AnyOut(Schema):
     data = Raw()
+
+
+class KeyIn(BaseModel):
+    """Body of ``POST /api/v1/keys``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["viewer", "predictor", "trainer", "admin"] = PydanticField(
+        description="viewer: read; predictor: predict; trainer: read, predict, datasets, "
+        "training, aliases; admin: everything, keys and the audit log"
+    )
+    name: str = PydanticField(default="", max_length=100, description="what the key is for")
+    expires_in_days: float | None = PydanticField(
+        default=None, gt=0, le=36_500, description="lifetime in days; null: never expires"
+    )
+
+
+class KeyOut(Schema):
+    prefix = String(required=True, metadata={"description": "public part, shown in the audit log"})
+    role = String(required=True)
+    name = String(required=True)
+    created_by = String(allow_none=True)
+    created_at = DateTime(required=True)
+    expires_at = DateTime(allow_none=True)
+    revoked_at = DateTime(allow_none=True)
+    last_used_at = DateTime(allow_none=True)
+
+
+class CreatedKeyOut(KeyOut):
+    key = String(required=True, metadata={"description": "the whole key: shown this once only"})
+
+
+class KeyItemOut(KeyOut):
+    """A key inside a list (a class of its own, see :class:`VersionItemOut`)."""
+
+
+class KeyListOut(Schema):
+    keys = List(Nested(KeyItemOut), required=True)
+
+
+class AuditEventOut(Schema):
+    id = Integer(required=True)
+    at = DateTime(required=True)
+    key_prefix = String(allow_none=True)
+    remote_addr = String(allow_none=True)
+    method = String(required=True)
+    route = String(required=True)
+    object = String(allow_none=True)
+    status = Integer(required=True)
+    outcome = String(required=True, metadata={"description": "ok, denied, rejected or error"})
+
+
+class AuditListOut(Schema):
+    events = List(Nested(AuditEventOut), required=True)

@@ -9,6 +9,7 @@ from flask import current_app
 
 from mlserve import jobs
 from mlserve.api.schemas import JobListOut, JobOut, PageIn
+from mlserve.api.security import requires
 from mlserve.training import TrainSpec
 
 bp = APIBlueprint(
@@ -17,6 +18,7 @@ bp = APIBlueprint(
 
 
 @bp.post("")
+@requires("train")
 @bp.input(TrainSpec, location="json")
 @bp.output(JobOut, status_code=202)
 @bp.doc(
@@ -29,6 +31,7 @@ def create_job(json_data: TrainSpec) -> dict[str, Any]:
 
 
 @bp.get("")
+@requires("read")
 @bp.input(PageIn, location="query")
 @bp.output(JobListOut)
 @bp.doc(summary="List training jobs, newest first")
@@ -39,6 +42,7 @@ def list_jobs(query_data: dict[str, int]) -> dict[str, Any]:
 
 
 @bp.get("/<job_id>")
+@requires("read")
 @bp.output(JobOut)
 @bp.doc(
     summary="A job's status, progress, stage, error and resulting version",

@@ -1,0 +1,162 @@
+"""Who may call what: every route needs one permission; mutating requests are audited.
+
+Views declare their permission with :func:`requires` (or :func:`public`); routes
+registered by APIFlask and Flask themselves get theirs from :data:`BUILTIN`. A route
+with no declared permission is refused to everyone but admins (fail closed), and
+``tests/test_security.py`` walks the URL map so that none ships without one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, g, request
+
+from mlserve import audit
+from mlserve.auth import ANONYMOUS_ADMIN, Principal, authorize, bearer_key
+from mlserve.context import Context
+
+View = TypeVar("View", bound=Callable[..., Any])
+PUBLIC = "public"
+DOCS = "docs"  # public or read, as settings.public_docs says
+ATTRIBUTE = "_mlserve_permission"
+BUILTIN: dict[str, str] = {
+    "static": PUBLIC,
+    "openapi.spec": DOCS,
+    "openapi.docs": DOCS,
+    "openapi.swagger_ui_oauth_redirect": DOCS,
+    "docs_assets.asset": DOCS,
+}
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+NOT_AUDITED = frozenset({"predict.predict_v1", "predict.predict_kserve"})
+
+
+def requires(permission: str) -> Callable[[View], View]:
+    """Declare the permission a view needs (``read``, ``predict``, ``train``, ``admin``)."""
+
+    def mark(view: View) -> View:
+        setattr(view, ATTRIBUTE, permission)
+        return view
+
+    return mark
+
+
+def public(view: View) -> View:
+    """Declare a view open to anyone (liveness and readiness)."""
+    setattr(view, ATTRIBUTE, PUBLIC)
+    return view
+
+
+def permission_of(app: Flask, endpoint: str) -> str | None:
+    """The permission ``endpoint`` needs, ``None`` if it declares none."""
+    if endpoint in BUILTIN:
+        return BUILTIN[endpoint]
+    return getattr(app.view_functions.get(endpoint), ATTRIBUTE, None)
+
+
+def principal_for(ctx: Context, authorization: str | None, api_key: str | None) -> Principal:
+    """Authenticate the request's key (anyone is an admin when auth is off).
+
+    Raises
+    ------
+    Unauthorized
+    """
+    if not ctx.settings.auth:
+        return ANONYMOUS_ADMIN
+    return ctx.keys.authenticate(bearer_key(authorization, api_key))
+
+
+def check_access() -> None:
+    """``before_request`` hook: authenticate and authorize for the matched route.
+
+    Raises
+    ------
+    Unauthorized, Forbidden
+    """
+    endpoint = request.endpoint
+    if endpoint is None:  # no route matched: Flask answers 404 or 405
+        return
+    ctx: Context = current_app.extensions["mlserve"]
+    permission = permission_of(current_app, endpoint) or "admin"
+    if permission == DOCS:
+        permission = PUBLIC if ctx.settings.public_docs else "read"
+    if permission == PUBLIC:
+        return
+    principal = principal_for(
+        ctx, request.headers.get("Authorization"), request.headers.get("X-API-Key")
+    )
+    g.principal = principal
+    authorize(principal, permission)
+
+
+def record_mutation(response: Response) -> Response:
+    """``after_request`` hook: one audit event per mutating request, whatever its outcome."""
+    if request.method not in MUTATING or request.endpoint in NOT_AUDITED:
+        return response
+    principal: Principal | None = g.get("principal")
+    rule = request.url_rule.rule if request.url_rule is not None else request.path[:200]
+    audit.record(
+        current_app.extensions["mlserve"],
+        key_prefix=principal.prefix if principal else None,
+        remote_addr=request.remote_addr,
+        method=request.method,
+        route=rule,
+        object_id="/".join(str(v) for v in (request.view_args or {}).values()) or None,
+        status=response.status_code,
+    )
+    return response
+
+
+def register_security(app: Flask) -> None:
+    """Install the access check and the audit hook on ``app``."""
+    app.before_request(check_access)
+    app.after_request(record_mutation)
+
+
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <key>"},
+    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
+ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
+
+
+def document_security(app: Flask, spec: dict[str, Any] | str) -> dict[str, Any] | str:
+    """Add the key schemes, each operation's requirement and its 401/403 answers."""
+    if isinstance(spec, str):  # only with SPEC_PROCESSOR_PASS_OBJECT, which mlserve leaves off
+        return spec
+    spec.setdefault("components", {}).setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+    requirement: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKeyHeader": []}]
+    permissions = {
+        rule.rule: permission_of(app, rule.endpoint) for rule in app.url_map.iter_rules()
+    }
+    for path, item in spec.get("paths", {}).items():
+        rule = _rule_of(path)
+        permission = permissions.get(rule, "admin")
+        if permission == DOCS:
+            permission = PUBLIC if app.extensions["mlserve"].settings.public_docs else "read"
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            if permission == PUBLIC or not app.extensions["mlserve"].settings.auth:
+                operation["security"] = []
+                continue
+            operation["security"] = requirement
+            operation["description"] = (
+                f"{operation.get('description', '')}\n\nNeeds the `{permission}` permission."
+            ).strip()
+            responses = operation["responses"]
+            for status, text in (("401", "no valid API key"), ("403", "role too low")):
+                responses.setdefault(
+                    status,
+                    {"description": text, "content": {"application/json": {"schema": ERROR_REF}}},
+                )
+    return spec
+
+
+def _rule_of(path: str) -> str:
+    """OpenAPI path ``/x/{name}`` back to the Flask rule ``/x/<name>``."""
+    if path.endswith(":predict"):
+        return "/v1/models/<name>:predict"
+    rule = path.replace("{", "<").replace("}", ">")
+    return rule.replace("<version>", "<int:version>")

@@ -1,0 +1,87 @@
+"""``mlserve keys``: API key administration on this machine (direct database access).
+
+These commands need the database settings (``MLSERVE_DATABASE_URL`` or
+``MLSERVE_HOME``) and the server secret (``MLSERVE_SECRET_KEY`` or
+``<home>/secret_key``), not a running server: they are how the first admin key is
+made and how a lost one is replaced.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from mlserve.settings import Settings
+
+if TYPE_CHECKING:
+    from mlserve.context import Context
+
+
+def _context() -> Context:
+    from mlserve.context import Context
+
+    settings = Settings()
+    ctx = Context.from_settings(settings)
+    if settings.is_sqlite:
+        ctx.db.upgrade()
+    return ctx
+
+
+@click.group()
+def keys() -> None:
+    """API keys: create, list, revoke (on the server's machine)."""
+
+
+@keys.command("create")
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "predictor", "trainer", "admin"]),
+    required=True,
+    help="viewer: read; predictor: predict; trainer: + datasets, training, aliases; admin: all.",
+)
+@click.option("--name", default="", help="What the key is for.")
+@click.option("--expires-in-days", type=click.FloatRange(min=0, min_open=True), default=None)
+def create(role: str, name: str, expires_in_days: float | None) -> None:
+    """Create a key and print it (the only time it is shown)."""
+    from mlserve import auth
+
+    created = auth.create_key(_context(), role, name, expires_in_days)
+    click.echo(created.secret)
+    click.echo(f"prefix {created.row.prefix}, role {role}: store the key now", err=True)
+
+
+@keys.command("list")
+def list_() -> None:
+    """List keys: prefix, role, name, created, expires, revoked, last used."""
+    from mlserve import auth
+
+    for row in auth.list_keys(_context()):
+        click.echo(
+            "\t".join(
+                str(v)
+                for v in (
+                    row.prefix,
+                    row.role,
+                    row.name or "-",
+                    row.created_at,
+                    row.expires_at or "-",
+                    row.revoked_at or "-",
+                    row.last_used_at or "-",
+                )
+            )
+        )
+
+
+@keys.command("revoke")
+@click.argument("prefix")
+def revoke(prefix: str) -> None:
+    """Revoke the key whose prefix is PREFIX."""
+    from mlserve import auth
+    from mlserve.errors import NotFound
+
+    try:
+        auth.revoke_key(_context(), prefix)
+    except NotFound as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"revoked {prefix}")
