@@ -19,6 +19,7 @@ from mlserve.storage import LocalStore, open_store
 if TYPE_CHECKING:
     from mlserve.auth import KeyCache
     from mlserve.jobs import JobQueue
+    from mlserve.ratelimit import RateLimiter
     from mlserve.serving.loader import ModelCache
     from mlserve.serving.resolver import Resolver
 
@@ -42,6 +43,8 @@ class Context:
         Server secret keying stored API key HMACs (see :func:`load_secret_key`).
     keys : KeyCache
         API keys checked by this process.
+    limiter : RateLimiter
+        Request counters (see :mod:`mlserve.ratelimit`).
     """
 
     settings: Settings
@@ -52,6 +55,7 @@ class Context:
     resolver: Resolver = field(init=False)
     secret_key: bytes = field(init=False, repr=False)
     keys: KeyCache = field(init=False)
+    limiter: RateLimiter = field(init=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Context:
@@ -72,6 +76,7 @@ class Context:
         ctx.resolver = Resolver(ctx, settings.model_refresh_interval_ms / 1000)
         ctx.secret_key = load_secret_key(settings)
         ctx.keys = KeyCache(ctx, settings.auth_cache_ttl_s)
+        ctx.limiter = build_limiter(settings)
         return ctx
 
 
@@ -98,3 +103,15 @@ def load_secret_key(settings: Settings) -> bytes:
         finally:
             temporary.unlink()
     return path.read_text().strip().encode()
+
+
+def build_limiter(settings: Settings) -> RateLimiter:
+    """The rate limiter the settings describe."""
+    from mlserve.ratelimit import Limits, RateLimiter, parse_limit
+
+    limits = Limits(
+        parse_limit(settings.rate_limit_per_key, "rate_limit_per_key"),
+        parse_limit(settings.rate_limit_per_ip, "rate_limit_per_ip"),
+        parse_limit(settings.rate_limit_auth_failures_per_ip, "rate_limit_auth_failures_per_ip"),
+    )
+    return RateLimiter(settings.rate_limit_storage_url, limits)

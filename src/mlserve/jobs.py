@@ -18,12 +18,12 @@ from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 from huey.api import TaskWrapper
 from huey.registry import Message
 from huey.serializer import Serializer
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from mlserve import datasets, registry
 from mlserve.context import Context
-from mlserve.errors import MlserveError, NotFound, ServiceUnavailable
+from mlserve.errors import MlserveError, NotFound, ServiceUnavailable, TooManyRequests
 from mlserve.models import TrainingJob, utcnow
 from mlserve.serving.compile import plan_serving
 from mlserve.storage import StoredArtifact
@@ -106,11 +106,21 @@ def build_queue(ctx: Context) -> JobQueue:
     return JobQueue(huey=huey, ctx=ctx)
 
 
-def submit_training_job(ctx: Context, spec: TrainSpec) -> TrainingJob:
+def submit_training_job(
+    ctx: Context, spec: TrainSpec, key_prefix: str | None = None
+) -> TrainingJob:
     """Check ``spec``, record a queued job and enqueue it.
+
+    Parameters
+    ----------
+    key_prefix : str, optional
+        The API key submitting it: at most ``max_jobs_in_flight_per_key`` of its
+        jobs may be queued or running at once.
 
     Raises
     ------
+    TooManyRequests
+        The key already has ``max_jobs_in_flight_per_key`` jobs in flight.
     NotFound
         Unknown dataset.
     ValidationFailed
@@ -118,11 +128,15 @@ def submit_training_job(ctx: Context, spec: TrainSpec) -> TrainingJob:
     ServiceUnavailable
         If the queue cannot be reached (the job is then marked failed).
     """
+    if key_prefix is not None:
+        _check_in_flight(ctx, key_prefix)
     dataset = datasets.get_dataset(ctx, spec.dataset_id)
     task = check_spec(spec, dataset.n_rows, datasets.column_index(dataset))
     body = spec.model_dump()
     body["task"] = task
-    job = TrainingJob(dataset_id=dataset.id, model_name=spec.model_name, spec=body)
+    job = TrainingJob(
+        dataset_id=dataset.id, model_name=spec.model_name, spec=body, key_prefix=key_prefix
+    )
     with ctx.db.session() as session:
         session.add(job)
     try:
@@ -133,6 +147,25 @@ def submit_training_job(ctx: Context, spec: TrainSpec) -> TrainingJob:
         _finish(ctx, job.id, "failed", error="the job queue is unavailable")
         raise ServiceUnavailable("the job queue is unavailable") from exc
     return get_job(ctx, job.id)
+
+
+def _check_in_flight(ctx: Context, key_prefix: str) -> None:
+    limit = ctx.settings.max_jobs_in_flight_per_key
+    with ctx.db.session() as session:
+        in_flight = session.scalar(
+            select(func.count())
+            .select_from(TrainingJob)
+            .where(
+                TrainingJob.key_prefix == key_prefix,
+                TrainingJob.status.in_(("queued", "running")),
+            )
+        )
+    if (in_flight or 0) >= limit:
+        raise TooManyRequests(
+            f"this key has {in_flight} training jobs queued or running "
+            f"(max_jobs_in_flight_per_key={limit}); wait for one to finish",
+            {"limit": limit, "in_flight": in_flight, "retry_after_s": 5},
+        )
 
 
 def execute_job(ctx: Context, job_id: str, worker_id: str) -> None:

@@ -64,6 +64,7 @@ class TrainingJob(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     model_version: Mapped[int | None] = mapped_column(Integer, default=None)
     worker_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    key_prefix: Mapped[str | None] = mapped_column(String(16), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -77,6 +77,20 @@ class Settings(BaseSettings):
     bootstrap_admin_key : bool
         On the first start with no key at all, ``mlserve serve`` creates one
         admin key and prints it once.
+    rate_limit_storage_url : str
+        Where request counts live: ``memory://`` (per process) or a ``redis://``
+        URL shared by every process.
+    rate_limit_per_key, rate_limit_per_ip : str
+        Requests allowed per API key and per client address (``"1000/second"``,
+        ``"50 per minute"``; ``off`` for none); 429 with ``Retry-After`` above.
+    rate_limit_auth_failures_per_ip : str
+        Requests with a missing or invalid key allowed per address; above it,
+        every request from that address gets 429 until the window ends.
+    max_jobs_in_flight_per_key : int
+        Training jobs one key may have queued or running at once; 429 above.
+    max_json_body_bytes : int
+        Largest JSON request body, in bytes (uploads have
+        ``max_content_length_bytes``); 413 above.
     server : {"gunicorn", "granian"}
         WSGI server of ``mlserve serve``.
     access_log : bool
@@ -114,6 +128,12 @@ class Settings(BaseSettings):
     auth_cache_ttl_s: float = Field(default=5.0, ge=0)
     public_docs: bool = True
     bootstrap_admin_key: bool = True
+    rate_limit_storage_url: str = "memory://"
+    rate_limit_per_key: str = "1000/second"
+    rate_limit_per_ip: str = "1000/second"
+    rate_limit_auth_failures_per_ip: str = "60/minute"
+    max_jobs_in_flight_per_key: int = Field(default=4, gt=0)
+    max_json_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     server: Literal["gunicorn", "granian"] = "granian"
     access_log: bool = True
     log_level: str = "INFO"

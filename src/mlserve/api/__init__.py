@@ -22,5 +22,7 @@ def register_api(app: APIFlask) -> None:
     app.spec_processor(lambda spec: document_security(app, predict.document_request_bodies(spec)))
     ctx = app.extensions["mlserve"]
     app.wsgi_app = PredictFastLane(  # type: ignore[method-assign]
-        app.wsgi_app, ctx, ctx.settings.max_content_length_bytes
+        app.wsgi_app,
+        ctx,
+        min(ctx.settings.max_json_body_bytes, ctx.settings.max_content_length_bytes),
     )

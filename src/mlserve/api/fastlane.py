@@ -87,10 +87,14 @@ class PredictFastLane:
         return [out]
 
     def _allowed(self, environ: dict[str, Any]) -> bool:
-        """Whether the request's key may predict (Flask answers 401/403 otherwise)."""
+        """Whether the request's key may predict (Flask answers 401/403/429 otherwise)."""
+        authorization = environ.get("HTTP_AUTHORIZATION")
+        api_key = environ.get("HTTP_X_API_KEY")
+        if self.ctx.settings.auth and not (authorization or api_key):
+            return False  # Flask answers 401 and counts the failure once
         try:
             principal = principal_for(
-                self.ctx, environ.get("HTTP_AUTHORIZATION"), environ.get("HTTP_X_API_KEY")
+                self.ctx, authorization, api_key, environ.get("REMOTE_ADDR"), count_failure=False
             )
         except MlserveError:
             return False

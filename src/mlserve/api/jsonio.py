@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 import orjson
-from flask import Response, request
+from flask import Response, current_app, request
 from flask.json.provider import JSONProvider
 
-from mlserve.errors import MalformedJSON, UnsupportedMediaType
+from mlserve.errors import MalformedJSON, PayloadTooLarge, UnsupportedMediaType
 
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC
 
@@ -58,13 +58,26 @@ def require_json_body() -> None:
 
     Raises
     ------
+    PayloadTooLarge
+        A JSON body over ``max_json_body_bytes``.
     UnsupportedMediaType
         A POST/PUT/PATCH body declared as anything but JSON.
     """
     environ = request.environ
     if environ["REQUEST_METHOD"] not in ("POST", "PUT", "PATCH"):
         return
-    if environ.get("CONTENT_TYPE") == "application/json" or request.endpoint in NON_JSON_ENDPOINTS:
+    if request.endpoint in NON_JSON_ENDPOINTS:
+        return
+    limit = current_app.extensions["mlserve"].settings.max_json_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        from mlserve.api.errors import drain_request_body
+
+        drain_request_body()
+        raise PayloadTooLarge(
+            f"JSON body exceeds max_json_body_bytes={limit}",
+            {"limit": limit, "content_length": request.content_length},
+        )
+    if environ.get("CONTENT_TYPE") == "application/json":
         return
     mimetype = request.mimetype
     if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):

@@ -16,6 +16,7 @@ from flask import Flask, Response, current_app, g, request
 from mlserve import audit
 from mlserve.auth import ANONYMOUS_ADMIN, Principal, authorize, bearer_key
 from mlserve.context import Context
+from mlserve.errors import Unauthorized
 
 View = TypeVar("View", bound=Callable[..., Any])
 PUBLIC = "public"
@@ -55,16 +56,43 @@ def permission_of(app: Flask, endpoint: str) -> str | None:
     return getattr(app.view_functions.get(endpoint), ATTRIBUTE, None)
 
 
-def principal_for(ctx: Context, authorization: str | None, api_key: str | None) -> Principal:
-    """Authenticate the request's key (anyone is an admin when auth is off).
+def principal_for(
+    ctx: Context,
+    authorization: str | None,
+    api_key: str | None,
+    remote_addr: str | None,
+    count_failure: bool = True,
+) -> Principal:
+    """Authenticate the request's key and count it against the rate limits.
+
+    Anyone is an admin when auth is off (rate limits then apply per address).
 
     Raises
     ------
     Unauthorized
+        No valid key (counted as a failed authentication of ``remote_addr``).
+    TooManyRequests
+        Over a rate limit, or ``remote_addr`` failed authentication too often.
+
+    Notes
+    -----
+    The fast lane passes ``count_failure=False``: a request it declines is
+    replayed through Flask, which counts the failure once. A request it counts
+    and then fails (a 422, say) is counted again by the replay.
     """
     if not ctx.settings.auth:
+        ctx.limiter.check(None, remote_addr)
         return ANONYMOUS_ADMIN
-    return ctx.keys.authenticate(bearer_key(authorization, api_key))
+    if ctx.limiter.blocked_auth(remote_addr):
+        ctx.limiter.check_auth_failure(remote_addr)
+    try:
+        principal = ctx.keys.authenticate(bearer_key(authorization, api_key))
+    except Unauthorized:
+        if count_failure:
+            ctx.limiter.check_auth_failure(remote_addr)
+        raise
+    ctx.limiter.check(principal.prefix, remote_addr)
+    return principal
 
 
 def check_access() -> None:
@@ -84,7 +112,10 @@ def check_access() -> None:
     if permission == PUBLIC:
         return
     principal = principal_for(
-        ctx, request.headers.get("Authorization"), request.headers.get("X-API-Key")
+        ctx,
+        request.headers.get("Authorization"),
+        request.headers.get("X-API-Key"),
+        request.remote_addr,
     )
     g.principal = principal
     authorize(principal, permission)
@@ -146,7 +177,11 @@ def document_security(app: Flask, spec: dict[str, Any] | str) -> dict[str, Any] 
                 f"{operation.get('description', '')}\n\nNeeds the `{permission}` permission."
             ).strip()
             responses = operation["responses"]
-            for status, text in (("401", "no valid API key"), ("403", "role too low")):
+            for status, text in (
+                ("401", "no valid API key"),
+                ("403", "role too low"),
+                ("429", "rate limit or jobs in flight exceeded (see Retry-After)"),
+            ):
                 responses.setdefault(
                     status,
                     {"description": text, "content": {"application/json": {"schema": ERROR_REF}}},

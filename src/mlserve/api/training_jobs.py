@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import current_app
+from flask import current_app, g
 
 from mlserve import jobs
 from mlserve.api.schemas import JobListOut, JobOut, PageIn
@@ -27,7 +27,9 @@ bp = APIBlueprint(
 )
 def create_job(json_data: TrainSpec) -> dict[str, Any]:
     ctx = current_app.extensions["mlserve"]
-    return jobs.job_view(jobs.submit_training_job(ctx, json_data))
+    principal = g.get("principal")
+    prefix = principal.prefix if principal is not None else None
+    return jobs.job_view(jobs.submit_training_job(ctx, json_data, key_prefix=prefix))
 
 
 @bp.get("")

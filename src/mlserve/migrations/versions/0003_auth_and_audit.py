@@ -47,9 +47,15 @@ def upgrade() -> None:
     op.create_index("ix_audit_event_key_prefix", "audit_event", ["key_prefix"])
     with op.batch_alter_table("model_version") as batch:
         batch.add_column(sa.Column("corrupt_reason", sa.Text(), nullable=True))
+    with op.batch_alter_table("training_job") as batch:
+        batch.add_column(sa.Column("key_prefix", sa.String(length=16), nullable=True))
+        batch.create_index("ix_training_job_key_prefix", ["key_prefix"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("training_job") as batch:
+        batch.drop_index("ix_training_job_key_prefix")
+        batch.drop_column("key_prefix")
     with op.batch_alter_table("model_version") as batch:
         batch.drop_column("corrupt_reason")
     op.drop_index("ix_audit_event_key_prefix", table_name="audit_event")
