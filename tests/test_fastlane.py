@@ -111,6 +111,8 @@ def assert_same(got: TestResponse, expected: TestResponse) -> None:
     assert got.data == expected.data
     assert got.headers["Content-Type"] == expected.headers["Content-Type"] == JSON
     assert got.headers["Content-Length"] == str(len(got.data))
+    for name in ("X-Content-Type-Options", "Cache-Control", "Content-Security-Policy"):
+        assert got.headers[name] == expected.headers[name], name
 
 
 # --------------------------------------------------------------------------- answered by the lane

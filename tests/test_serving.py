@@ -356,9 +356,12 @@ def test_predict_tampered_artifact_returns_409_and_service_continues(
         details = assert_error(response, 409, "conflict")
         assert "sha256" in details["message"]
         assert details["artifact"] == f"models/{two_models['job']['id']}.{kind}"
+    marked = client.get("/api/v1/models/diabetes/versions/1").get_json()
+    assert "sha256" in marked["corrupt_reason"]
     _still_serving(client, rows)
     path.write_bytes(original)
     assert _predict(client, "diabetes", rows).get_json()["predictions"] == good
+    assert client.get("/api/v1/models/diabetes/versions/1").get_json()["corrupt_reason"] is None
 
 
 def test_predict_planted_artifact_with_matching_digest_returns_409(

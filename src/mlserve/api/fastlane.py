@@ -31,7 +31,7 @@ import orjson
 
 from mlserve.api.jsonio import dumps
 from mlserve.api.predict import positive_int, prediction_payload
-from mlserve.api.security import principal_for
+from mlserve.api.security import FAST_LANE_HEADERS, principal_for
 from mlserve.context import Context
 from mlserve.errors import MlserveError
 from mlserve.serving import predict
@@ -82,7 +82,13 @@ class PredictFastLane:
             return self.app(environ, start_response)
         self.answered += 1
         start_response(
-            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))]
+            "200 OK",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(out))),
+                ("Cache-Control", "no-store"),
+                *FAST_LANE_HEADERS,
+            ],
         )
         return [out]
 

@@ -117,6 +117,10 @@ class VersionOut(Schema):
     )
     onnx_sha256 = String(allow_none=True)
     onnx_size_bytes = Integer(allow_none=True)
+    corrupt_reason = String(
+        allow_none=True,
+        metadata={"description": "why the last load of the artifact failed (null: sound)"},
+    )
     aliases = List(String(), required=True)
     created_at = DateTime(required=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import skops.io as sio
 from sklearn.pipeline import Pipeline
 
-from mlserve.errors import Conflict, NotFound
+from mlserve.errors import Conflict, MlserveError, NotFound
 from mlserve.models import ModelVersion
 from mlserve.serving.batching import MicroBatcher
 from mlserve.serving.runtime import OnnxRuntime, Outputs, Runtime, SklearnRuntime
@@ -18,6 +19,8 @@ from mlserve.serving.validation import Columns, InstanceValidator
 
 if TYPE_CHECKING:
     from mlserve.context import Context
+
+log = logging.getLogger(__name__)
 
 # Types skops does not trust by default that mlserve's own catalogue produces.
 # Anything else found in an artifact refuses to load (skops raises before
@@ -144,7 +147,13 @@ class ModelCache:
         return loaded
 
     def _load(self, row: ModelVersion) -> LoadedModel:
-        runtime = self._runtime(row)
+        try:
+            runtime = self._runtime(row)
+        except Conflict as exc:
+            self._mark_corrupt(row, exc.message)
+            raise
+        if row.corrupt_reason is not None:
+            self._mark_corrupt(row, None)
         batching = self._batching(row, runtime)
         batcher = None
         if batching:
@@ -159,6 +168,17 @@ class ModelCache:
             row.artifact_sha256,
             batcher,
         )
+
+    def _mark_corrupt(self, row: ModelVersion, reason: str | None) -> None:
+        """Record (or clear) why the version's artifact cannot be served; best effort."""
+        try:
+            with self._ctx.db.session() as session:
+                stored = session.get(ModelVersion, row.id)
+                if stored is not None:
+                    stored.corrupt_reason = reason
+        except MlserveError as exc:  # the 409 is answered anyway
+            log.warning("could not record corrupt version %s: %s", row.id, exc.message)
+        row.corrupt_reason = reason
 
     def _read(self, key: str, sha256: str) -> bytes:
         try:
