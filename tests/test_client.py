@@ -282,7 +282,8 @@ def server() -> FakeServer:
 
 
 @pytest.fixture
-def client(server: FakeServer) -> Client:
+def client(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> Client:
+    monkeypatch.delenv("MLSERVE_API_KEY", raising=False)
     return Client(BASE, transport=server.transport)
 
 
@@ -330,6 +331,17 @@ def test_client_sends_no_authorization_without_api_key(client: Client, server: F
     client.health()
     assert "authorization" not in server.last.headers
     assert server.last.headers["accept"] == "application/json"
+
+
+def test_client_reads_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLSERVE_API_KEY", API_KEY)
+    server = FakeServer(api_key=API_KEY)
+    with Client(BASE, transport=server.transport) as client:
+        client.list_models()
+    assert server.last.headers["authorization"] == f"Bearer {API_KEY}"
+    with Client(BASE, "explicit", transport=server.transport) as client:
+        client.health()
+    assert server.last.headers["authorization"] == "Bearer explicit"
 
 
 def test_client_wrong_api_key_raises_api_error_401() -> None:

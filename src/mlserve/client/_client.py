@@ -57,7 +57,8 @@ class Client:
     url : str, default "http://127.0.0.1:8000"
         Base URL of the server; a path prefix (``https://host/mlserve``) is kept.
     api_key : str, optional
-        Sent as ``Authorization: Bearer <api_key>`` on every request when set.
+        Sent as ``Authorization: Bearer <api_key>`` on every request. Default:
+        the ``MLSERVE_API_KEY`` environment variable, if set.
     timeout : float, default 30.0
         Connect, read and write timeout of each request, in seconds.
     transport : httpx.BaseTransport, optional
@@ -79,6 +80,8 @@ class Client:
     ) -> None:
         self.url = url.rstrip("/")
         headers = {"Accept": "application/json", "User-Agent": "mlserve-client"}
+        if api_key is None:
+            api_key = os.environ.get("MLSERVE_API_KEY")
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._http = httpx.Client(
