@@ -489,3 +489,25 @@ def test_upload_diabetes_frame_round_trips_numbers(
     bmi = _column(body, "bmi")
     assert bmi["mean"] == pytest.approx(float(np.mean(diabetes_frame["bmi"])), abs=1e-15)
     assert bmi["unique"] == diabetes_frame["bmi"].nunique()
+
+
+@pytest.mark.parametrize(
+    ("filename", "name", "field"),
+    [
+        ("small.csv", "bad\x00name", "name"),
+        ("small.csv", "tab\tname", "name"),
+        ("small.csv", "bell\x07", "name"),
+        ("sm\x00all.csv", None, "file"),
+        ("esc\x1bape.csv", None, "file"),
+    ],
+    ids=["nul-in-name", "tab-in-name", "bell-in-name", "nul-in-filename", "escape-in-filename"],
+)
+def test_upload_control_characters_in_names_return_422(
+    client: FlaskClient, ctx: Context, filename: str, name: str | None, field: str
+) -> None:
+    before = stored_state(ctx)
+    response = upload(client, SMALL_CSV, filename, name)
+    details = assert_error(response, 422, "validation_error")
+    assert details["field"] == field
+    assert "control characters" in response.get_json()["error"]["message"]
+    assert stored_state(ctx) == before

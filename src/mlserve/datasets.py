@@ -153,13 +153,24 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_name(name: str, field: str = "name") -> str:
-    """Return a stripped dataset or model name, or raise ``ValidationFailed``."""
+    """Return a stripped dataset or model name, or raise ``ValidationFailed``.
+
+    Names are data, never paths; control characters (NUL included, which
+    PostgreSQL cannot store in text) are refused.
+    """
     name = (name or "").strip()
     if not name or len(name) > NAME_MAX_LENGTH:
         raise ValidationFailed(
             f"{field} must be 1 to {NAME_MAX_LENGTH} characters", {"field": field}
         )
+    if has_control_characters(name):
+        raise ValidationFailed(f"{field} must not contain control characters", {"field": field})
     return name
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds a C0 control character or DEL (tab included)."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
 def create_dataset(ctx: Context, name: str | None, filename: str, stream: IO[bytes]) -> Dataset:
@@ -174,6 +185,10 @@ def create_dataset(ctx: Context, name: str | None, filename: str, stream: IO[byt
         See :func:`parse_upload`.
     """
     data = stream.read()
+    if has_control_characters(filename):
+        raise ValidationFailed(
+            "the file name must not contain control characters", {"field": "file"}
+        )
     frame, source_format = parse_upload(filename, data, ctx.settings.max_dataset_columns)
     dataset_name = check_name(name or filename.rsplit("/", 1)[-1] or "dataset")
     dataset_id = new_id()
