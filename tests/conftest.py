@@ -20,11 +20,122 @@ from flask.testing import FlaskClient
 from mlserve import create_app
 from mlserve.context import Context
 from mlserve.settings import Settings
+from tests import pg
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CALIFORNIA_CSV = REPO_ROOT.parent / "shared" / "datasets" / "california_housing.csv"
 CALIFORNIA_TARGET = "median_house_value"
 TEST_DATABASE_URL = os.environ.get("MLSERVE_TEST_DATABASE_URL")
+
+
+# --------------------------------------------------------------------------- database backend
+# `make test` runs the suite on SQLite, then again with MLSERVE_TEST_BACKEND=postgresql on
+# the server at MLSERVE_TEST_DATABASE_URL: see tests/pg.py.
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): the test is about SQLite; skipped in the PostgreSQL pass"
+    )
+    pg.backend()  # a bad MLSERVE_TEST_BACKEND stops the run here
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if pg.backend() == "postgresql":
+        from sqlalchemy.engine import make_url
+
+        assert pg.SERVER_URL
+        server = make_url(pg.SERVER_URL).render_as_string(hide_password=True)
+        return f"mlserve database: PostgreSQL, a schema of this run in {server}"
+    return "mlserve database: SQLite under each test's home (MLSERVE_TEST_BACKEND=postgresql: PG)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if pg.backend() != "postgresql":
+        return
+    for item in items:
+        test_id = pg.node_id(item)
+        module = test_id.split("::", 1)[0]
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            reason = f"SQLite only: {reason}"
+        elif test_id in pg.SQLITE_ONLY:
+            reason = f"SQLite only: {pg.SQLITE_ONLY[test_id]}"
+        elif module in pg.OWN_DATABASES:
+            reason = f"not in the PostgreSQL pass: {pg.OWN_DATABASES[module]}"
+        else:
+            continue
+        item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres() -> Iterator[pg.PostgresSchemas | None]:
+    """This pass's database for every ``Settings()``: see ``tests/pg.py``.
+
+    SQLite pass: ``MLSERVE_DATABASE_URL`` unset, so each home holds its SQLite file.
+    PostgreSQL pass: the session's module schema, replaced by its test schema while
+    a test runs (``_database_backend``).
+    """
+    saved = os.environ.pop("MLSERVE_DATABASE_URL", None)
+    schemas: pg.PostgresSchemas | None = None
+    try:
+        if pg.backend() == "postgresql":
+            from sqlalchemy.exc import OperationalError
+
+            assert pg.SERVER_URL
+            try:
+                schemas = pg.PostgresSchemas(pg.SERVER_URL)
+                schemas.create()
+            except OperationalError as exc:
+                pytest.exit(f"PostgreSQL pass: cannot prepare its schemas: {exc}", returncode=3)
+            os.environ["MLSERVE_DATABASE_URL"] = schemas.module_url
+        yield schemas
+    finally:
+        os.environ.pop("MLSERVE_DATABASE_URL", None)
+        if saved is not None:
+            os.environ["MLSERVE_DATABASE_URL"] = saved
+        if schemas is not None:
+            schemas.drop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_database(_postgres: pg.PostgresSchemas | None) -> Iterator[None]:
+    """Empty the module schema once the module's fixtures are torn down (PostgreSQL)."""
+    yield
+    if _postgres is not None:
+        _postgres.end_module()
+
+
+@pytest.fixture(autouse=True)
+def _database_backend(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    _postgres: pg.PostgresSchemas | None,
+) -> Iterator[None]:
+    """PostgreSQL pass: the test (and its function-scoped fixtures) use the test schema.
+
+    It starts empty, or with a copy of the module schema's rows for the tests that
+    copy a module fixture's home (``tests.pg.COPIES_MODULE_DATA``), or is a new schema
+    without tables for ``tests.pg.UNMIGRATED``; it is emptied afterwards.
+    """
+    if _postgres is None:
+        yield
+        return
+    test_id = pg.node_id(request.node)
+    fixture = pg.COPIES_MODULE_DATA.get(test_id.split("::", 1)[0])
+    if test_id in pg.UNMIGRATED:
+        url = _postgres.empty_schema_url()
+    else:
+        url = _postgres.test_url
+        if fixture is not None and fixture in request.fixturenames:
+            _postgres.copy_module_data()
+    monkeypatch.setenv("MLSERVE_DATABASE_URL", url)
+    try:
+        yield
+    finally:
+        monkeypatch.setenv("MLSERVE_DATABASE_URL", _postgres.module_url)
+        _postgres.end_test()
 
 
 @pytest.fixture

@@ -105,8 +105,10 @@ def create_key(
         raise ValidationFailed(
             f"unknown role {role!r}; choose one of {sorted(ROLES)}", {"field": "role"}
         )
-    if len(name) > 100:
-        raise ValidationFailed("name is longer than 100 characters", {"field": "name"})
+    if len(name) > 100 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValidationFailed(
+            "name must be at most 100 characters, without control characters", {"field": "name"}
+        )
     if expires_in_days is not None and not 0 < expires_in_days <= 36_500:
         raise ValidationFailed(
             "expires_in_days must be in (0, 36500]", {"field": "expires_in_days"}

@@ -182,7 +182,12 @@ class KeyIn(BaseModel):
         description="viewer: read; predictor: predict; trainer: read, predict, datasets, "
         "training, aliases; admin: everything, keys and the audit log"
     )
-    name: str = PydanticField(default="", max_length=100, description="what the key is for")
+    name: str = PydanticField(
+        default="",
+        max_length=100,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="what the key is for (no control characters)",
+    )
     expires_in_days: float | None = PydanticField(
         default=None, gt=0, le=36_500, description="lifetime in days; null: never expires"
     )
