@@ -41,12 +41,18 @@ def keys() -> None:
     help="viewer: read; predictor: predict; trainer: + datasets, training, aliases; admin: all.",
 )
 @click.option("--name", default="", help="What the key is for.")
-@click.option("--expires-in-days", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option(
+    "--expires-in-days", type=click.FloatRange(min=0, max=36_500, min_open=True), default=None
+)
 def create(role: str, name: str, expires_in_days: float | None) -> None:
     """Create a key and print it (the only time it is shown)."""
     from mlserve import auth
+    from mlserve.errors import MlserveError
 
-    created = auth.create_key(_context(), role, name, expires_in_days)
+    try:
+        created = auth.create_key(_context(), role, name, expires_in_days)
+    except MlserveError as exc:
+        raise click.ClickException(exc.message) from exc
     click.echo(created.secret)
     click.echo(f"prefix {created.row.prefix}, role {role}: store the key now", err=True)
 

@@ -111,29 +111,43 @@ def check_access() -> None:
         permission = PUBLIC if ctx.settings.public_docs else "read"
     if permission == PUBLIC:
         return
-    principal = principal_for(
-        ctx,
-        request.headers.get("Authorization"),
-        request.headers.get("X-API-Key"),
-        request.remote_addr,
-    )
+    try:
+        principal = principal_for(
+            ctx,
+            request.headers.get("Authorization"),
+            request.headers.get("X-API-Key"),
+            request.remote_addr,
+        )
+    except Unauthorized as exc:  # a revoked or expired key still names itself in the audit
+        g.claimed_prefix = exc.details.get("key_prefix")
+        raise
     g.principal = principal
     authorize(principal, permission)
 
 
 def record_mutation(response: Response) -> Response:
-    """``after_request`` hook: one audit event per mutating request, whatever its outcome."""
+    """``after_request`` hook: one audit event per mutating request to a route, whatever
+    its outcome.
+
+    Not recorded: predictions (they change nothing), requests matching no route
+    (404/405), and rate-limited requests without a key, so that anyone without a
+    key cannot grow the log at will.
+    """
     if request.method not in MUTATING or request.endpoint in NOT_AUDITED:
         return response
+    if request.url_rule is None:
+        return response
     principal: Principal | None = g.get("principal")
-    rule = request.url_rule.rule if request.url_rule is not None else request.path[:200]
+    prefix = principal.prefix if principal else g.get("claimed_prefix")
+    if response.status_code == 429 and prefix is None:
+        return response
     audit.record(
         current_app.extensions["mlserve"],
-        key_prefix=principal.prefix if principal else None,
+        key_prefix=prefix,
         remote_addr=request.remote_addr,
         method=request.method,
-        route=rule,
-        object_id="/".join(str(v) for v in (request.view_args or {}).values()) or None,
+        route=request.url_rule.rule,
+        object_id=_object_of(response),
         status=response.status_code,
     )
     return response
@@ -164,6 +178,19 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
+def _object_of(response: Response) -> str | None:
+    """What the request acted on: the path's values, else what it created (an id, a key prefix)."""
+    from_path = "/".join(str(v) for v in (request.view_args or {}).values())
+    if from_path:
+        return from_path
+    if response.status_code < 300 and response.is_json:
+        body = response.get_json(silent=True)
+        if isinstance(body, dict):
+            created = body.get("id") or body.get("prefix")
+            return str(created) if created is not None else None
+    return None
+
+
 def register_security(app: Flask) -> None:
     """Install the access check, the audit hook and the security headers on ``app``."""
     app.before_request(check_access)
@@ -185,16 +212,18 @@ def document_security(app: Flask, spec: dict[str, Any] | str) -> dict[str, Any] 
     spec.setdefault("components", {}).setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
     requirement: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKeyHeader": []}]
     permissions = {
-        rule.rule: permission_of(app, rule.endpoint) for rule in app.url_map.iter_rules()
+        (rule.rule, method.lower()): permission_of(app, rule.endpoint)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods or ()
     }
     for path, item in spec.get("paths", {}).items():
         rule = _rule_of(path)
-        permission = permissions.get(rule, "admin")
-        if permission == DOCS:
-            permission = PUBLIC if app.extensions["mlserve"].settings.public_docs else "read"
-        for operation in item.values():
+        for method, operation in item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            permission = permissions.get((rule, method)) or "admin"
+            if permission == DOCS:
+                permission = PUBLIC if app.extensions["mlserve"].settings.public_docs else "read"
             if permission == PUBLIC or not app.extensions["mlserve"].settings.auth:
                 operation["security"] = []
                 continue
