@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -252,9 +253,24 @@ def test_local_store_sweep_temporaries_removes_only_temporaries(store: LocalStor
     (store.root / "datasets" / f"{TEMP_PREFIX}xyz").write_bytes(b"partial")
     (store.root / "models").mkdir()
     (store.root / "models" / f"{TEMP_PREFIX}123").write_bytes(b"")
-    assert store.sweep_temporaries() == 3
-    assert _files_under(store.root) == ["datasets/keep.parquet"]
+    fresh = store.root / "models" / f"{TEMP_PREFIX}being-written"
+    fresh.write_bytes(b"in progress")
+    hour_ago = time.time() - 3700
+    for path in store.root.rglob(f"{TEMP_PREFIX}*"):
+        if path != fresh:
+            os.utime(path, (hour_ago, hour_ago))
+    assert store.sweep_temporaries() == 3  # an hour untouched: left by a dead writer
+    assert _files_under(store.root) == ["datasets/keep.parquet", f"models/{fresh.name}"]
+    assert store.sweep_temporaries(min_age_s=0) == 1
     assert store.sweep_temporaries() == 0
+
+
+def test_local_store_delete_removes_a_dead_writers_temporary(store: LocalStore) -> None:
+    store.put_bytes("models/job.onnx", b"model")
+    (store.root / "models" / f"{TEMP_PREFIX}job.onnx.x1y2").write_bytes(b"half")
+    (store.root / "models" / f"{TEMP_PREFIX}other.onnx.z3").write_bytes(b"half")
+    store.delete("models/job.onnx")
+    assert _files_under(store.root) == [f"models/{TEMP_PREFIX}other.onnx.z3"]
 
 
 # --------------------------------------------------------------------------- open_store

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import threading
@@ -24,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from mlserve.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from mlserve.errors import Forbidden, MlserveError, NotFound, Unauthorized, ValidationFailed
 from mlserve.models import ApiKey, as_utc, utcnow
 
 if TYPE_CHECKING:
     from mlserve.context import Context
 
+log = logging.getLogger(__name__)
 KEY_PATTERN = re.compile(r"mls_([A-Za-z0-9]{8})_([A-Za-z0-9_-]{43})")
 PERMISSIONS = ("read", "predict", "train", "admin")
 ROLES: dict[str, frozenset[str]] = {
@@ -252,10 +254,13 @@ class KeyCache:
         if last is not None and time.monotonic() - last < LAST_USED_WRITE_INTERVAL_S:
             return
         self._written[prefix] = time.monotonic()
-        with self._ctx.db.session() as session:
-            row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
-            if row is not None:
-                row.last_used_at = now
+        try:
+            with self._ctx.db.session() as session:
+                row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+                if row is not None:
+                    row.last_used_at = now
+        except MlserveError as exc:  # bookkeeping: never fail a request for it
+            log.warning("last_used_at of key %s not written: %s", prefix, exc.message)
 
 
 def authorize(principal: Principal, permission: str) -> None:

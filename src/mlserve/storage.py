@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,7 @@ from mlserve.errors import Conflict, NotFound
 
 KEY_PATTERN = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*\.[a-z0-9]+$")
 TEMP_PREFIX = ".tmp-"
+TEMP_MAX_AGE_S = 3600.0  # a write in progress touches its temporary far more often
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,9 @@ class LocalStore:
         """
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+        # Named after the key, so cleaning up after a writer that died (see
+        # delete) also removes its half-written temporary.
+        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -134,17 +138,30 @@ class LocalStore:
         return data
 
     def delete(self, key: str) -> None:
-        """Remove ``key`` if present."""
-        self._path(key).unlink(missing_ok=True)
+        """Remove ``key`` if present, and any temporary a dead writer left for it."""
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        for tmp in path.parent.glob(f"{TEMP_PREFIX}{path.name}.*"):
+            tmp.unlink(missing_ok=True)
 
     def exists(self, key: str) -> bool:
         """Return whether ``key`` is present."""
         return self._path(key).is_file()
 
-    def sweep_temporaries(self) -> int:
-        """Delete temporary files left by interrupted writes; return how many."""
+    def sweep_temporaries(self, min_age_s: float = TEMP_MAX_AGE_S) -> int:
+        """Delete temporary files left by interrupted writes; return how many.
+
+        Only temporaries untouched for ``min_age_s`` seconds go: another process
+        may be writing the younger ones right now.
+        """
         removed = 0
+        cutoff = time.time() - min_age_s
         for tmp in self.root.rglob(f"{TEMP_PREFIX}*"):
+            try:
+                if tmp.stat().st_mtime > cutoff:
+                    continue
+            except FileNotFoundError:  # renamed into place meanwhile
+                continue
             tmp.unlink(missing_ok=True)
             removed += 1
         return removed
