@@ -159,7 +159,7 @@ def test_parse_upload_csv_exactly_at_column_limit_is_accepted() -> None:
         (
             b"a,b,c\n1,2,3\n",
             2,
-            "3 columns; the limit is 2",
+            "3 columns, over max_dataset_columns=2",
             {"field": "file", "columns": 3, "limit": 2},
         ),
     ],
@@ -238,7 +238,7 @@ def test_parse_upload_parquet_index_is_reset() -> None:
 
 def test_parse_upload_parquet_too_many_columns_is_rejected() -> None:
     data = _parquet_bytes(pa.table({"a": [1], "b": [2], "c": [3]}))
-    with pytest.raises(ValidationFailed, match="3 columns; the limit is 2") as info:
+    with pytest.raises(ValidationFailed, match="3 columns, over max_dataset_columns=2") as info:
         parse_upload("f.parquet", data, max_columns=2)
     assert info.value.details["limit"] == 2
 

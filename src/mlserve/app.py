@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
         VALIDATION_ERROR_SCHEMA=ErrorOut,
     )
     app.request_class = JsonRequest
+    app.url_map.merge_slashes = False  # "//" is a 404, not a redirect to another resource
     app.extensions["mlserve"] = ctx
     register_api(app)
     return app

@@ -45,6 +45,7 @@ def record(
     status : int
         HTTP status answered.
     """
+    route, object_id = _printable(route), _printable(object_id) if object_id else None
     event = AuditEvent(
         key_prefix=key_prefix,
         remote_addr=(remote_addr or "")[:64] or None,
@@ -59,6 +60,11 @@ def record(
             session.add(event)
     except Exception as exc:  # the request is answered already; say so loudly
         log.error("audit event not written (%s %s %s): %s", method, route, status, exc)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped (NUL cannot be stored in PostgreSQL text)."""
+    return "".join(c if ord(c) >= 32 and ord(c) != 127 else f"\\x{ord(c):02x}" for c in text)
 
 
 def list_events(ctx: Context, limit: int = 100, offset: int = 0) -> list[AuditEvent]:

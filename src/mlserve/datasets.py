@@ -54,6 +54,15 @@ def _check_csv_shape(data: bytes, max_columns: int) -> None:
     """Reject a CSV with no header, duplicate or empty column names, or ragged rows."""
     text = io.StringIO(data.decode("utf-8-sig", errors="replace"), newline="")
     reader = csv.reader(text)
+    try:
+        _check_csv_rows(reader, max_columns)
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (128 KiB)
+        raise ValidationFailed(
+            f"line {reader.line_num}: {exc}", {"field": "file", "line": reader.line_num}
+        ) from exc
+
+
+def _check_csv_rows(reader: Any, max_columns: int) -> None:
     header = next(reader, None)
     if not header or all(not h.strip() for h in header):
         raise ValidationFailed("file is empty: no header row", {"field": "file"})
@@ -70,7 +79,7 @@ def _check_csv_shape(data: bytes, max_columns: int) -> None:
 def _check_columns(columns: list[str], max_columns: int) -> None:
     if len(columns) > max_columns:
         raise ValidationFailed(
-            f"file has {len(columns)} columns; the limit is {max_columns}",
+            f"file has {len(columns)} columns, over max_dataset_columns={max_columns}",
             {"field": "file", "columns": len(columns), "limit": max_columns},
         )
     seen: set[str] = set()

@@ -11,10 +11,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mlserve.errors import ServiceUnavailable
+from mlserve.errors import ServiceUnavailable, ValidationFailed
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -70,6 +70,10 @@ class Database:
             unavailable = _unavailable(exc)
             if unavailable is not None:
                 raise unavailable from exc
+            if isinstance(exc, DataError):  # a client value the column cannot hold
+                raise ValidationFailed(
+                    "a value cannot be stored (NUL character, or out of range)", {}
+                ) from exc
             raise
         except BaseException:
             session.rollback()

@@ -25,6 +25,7 @@ from mlserve.training import TrainResult
 
 ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 DEFAULT_ALIAS = "production"
+MAX_VERSION = 2**31 - 1  # the version column is a 32-bit integer
 
 
 def save_artifact(ctx: Context, pipeline: Pipeline, key: str) -> StoredArtifact:
@@ -171,6 +172,8 @@ def _version_query(name: str, version: int) -> Select[ModelVersion]:
 
 def find_version(ctx: Context, name: str, version: int) -> ModelVersion | None:
     """Return version ``version`` of ``name`` or ``None``."""
+    if not 1 <= version <= MAX_VERSION:  # beyond the column's range: cannot exist
+        return None
     with ctx.db.session() as session:
         return session.scalar(_version_query(name, version))
 

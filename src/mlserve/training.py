@@ -27,6 +27,7 @@ from mlserve.signature import infer_signature, model_frame, output_signature
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 MAX_CLASSES_INFERRED = 20
+MAX_PARAMS_DEPTH = 4  # hidden_layer_sizes is the deepest real value: {"h": [8, 4]}
 Progress = Callable[[float, str], None]
 
 
@@ -67,12 +68,27 @@ class TrainSpec(BaseModel):
     drop_duplicates: bool = False
     drop_missing_target: bool = True
 
+    @field_validator("params")
+    @classmethod
+    def _shallow(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _depth(value) > MAX_PARAMS_DEPTH:
+            raise ValueError(f"params may be nested at most {MAX_PARAMS_DEPTH} levels deep")
+        return value
+
     @field_validator("cv_folds")
     @classmethod
     def _folds(cls, value: int) -> int:
         if value == 1:
             raise ValueError("cv_folds must be 0 (no cross-validation) or at least 2")
         return value
+
+
+def _depth(value: Any, limit: int = 64) -> int:
+    """Nesting depth of JSON ``value`` (counting stops past ``limit``)."""
+    if limit <= 0 or not isinstance(value, dict | list):
+        return 0
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
 
 
 def infer_task(column: dict[str, Any]) -> str:

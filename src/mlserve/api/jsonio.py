@@ -102,9 +102,11 @@ def read_json_body() -> Any:
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(body, parse_constant=float)
-    except (ValueError, RecursionError) as exc:
+        document = json.loads(body, parse_constant=float)
+        orjson.dumps(document)  # lone surrogates and the like: not valid UTF-8 text
+    except (ValueError, TypeError, RecursionError, orjson.JSONEncodeError) as exc:
         raise MalformedJSON(f"request body is not valid JSON: {_short(exc)}") from exc
+    return document
 
 
 def _short(exc: Exception) -> str:

@@ -69,7 +69,7 @@ class DatasetListOut(Schema):
 
 class PageIn(Schema):
     limit = Integer(load_default=100, validate=Range(1, 1000))
-    offset = Integer(load_default=0, validate=Range(0))
+    offset = Integer(load_default=0, validate=Range(0, 2**31 - 1))
 
 
 class JobOut(Schema):
@@ -155,7 +155,9 @@ class AliasIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int = PydanticField(ge=1, description="model version the alias points at")
+    version: int = PydanticField(
+        ge=1, le=2**31 - 1, description="model version the alias points at"
+    )
 
 
 class AliasOut(Schema):

@@ -221,6 +221,7 @@ def document_security(app: Flask, spec: dict[str, Any] | str) -> dict[str, Any] 
         for method, operation in item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            _document_body_errors(operation)
             permission = permissions.get((rule, method)) or "admin"
             if permission == DOCS:
                 permission = PUBLIC if app.extensions["mlserve"].settings.public_docs else "read"
@@ -242,6 +243,24 @@ def document_security(app: Flask, spec: dict[str, Any] | str) -> dict[str, Any] 
                     {"description": text, "content": {"application/json": {"schema": ERROR_REF}}},
                 )
     return spec
+
+
+BODY_ERRORS = (
+    ("400", "malformed JSON"),
+    ("413", "body too large"),
+    ("415", "body is not application/json"),
+)
+
+
+def _document_body_errors(operation: dict[str, Any]) -> None:
+    """Operations taking a JSON body can also answer 400, 413 and 415."""
+    content = operation.get("requestBody", {}).get("content", {})
+    if "application/json" not in content:
+        return
+    for status, text in BODY_ERRORS:
+        operation["responses"].setdefault(
+            status, {"description": text, "content": {"application/json": {"schema": ERROR_REF}}}
+        )
 
 
 def _rule_of(path: str) -> str:

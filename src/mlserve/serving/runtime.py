@@ -78,12 +78,34 @@ class OnnxRuntime:
     def __init__(self, data: bytes, signature: dict[str, Any]) -> None:
         from mlserve.serving.onnx import MISSING_TEXT, OnnxModel
 
+        refuse_external_data(data)
         self.model = OnnxModel(data, signature)
         self.validator = InstanceValidator(signature, missing_text=MISSING_TEXT)
 
     def predict(self, columns: Columns) -> Outputs:
         """Predict from ``columns``: each becomes an input of shape (n_rows, 1)."""
         return self.model.run({name: values.reshape(-1, 1) for name, values in columns.items()})
+
+
+def refuse_external_data(data: bytes) -> None:
+    """Refuse a graph whose tensors live in external files.
+
+    ONNX Runtime would read such a file relative to its working directory, so
+    a planted graph could serve the bytes of any file there (the server's
+    secret, say). mlserve never writes external data.
+
+    Raises
+    ------
+    ValueError
+        If any tensor (initializer or constant attribute) has external data.
+    """
+    import onnx
+    from onnx.external_data_helper import _get_all_tensors
+
+    model = onnx.load_model_from_string(data)  # external files are not read here
+    for tensor in _get_all_tensors(model):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
+            raise ValueError("the graph refers to external tensor data")
 
 
 def sample_columns(runtime: Runtime, frame: pd.DataFrame, n_rows: int) -> Columns:

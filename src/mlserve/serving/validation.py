@@ -14,6 +14,7 @@ and names them in the error.
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +62,16 @@ FAST_TYPES: dict[str, frozenset[type]] = {
     "boolean": frozenset({bool}),
     "string": frozenset({str}),
 }
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 60, 60
+_REPR.maxlist = _REPR.maxdict = 5
+
+
+def _short_repr(value: Any) -> str:
+    """A bounded ``repr`` of a client value (depth, length), safe on deep nesting."""
+    return _REPR.repr(value)[:150]
 
 
 def _fail(row: int, field: str, message: str) -> ValidationFailed:
@@ -319,7 +330,7 @@ class InstanceValidator:
                 if not nullable:
                     raise _fail(index, name, "null is not allowed for this feature")
             elif not check(value):
-                raise _fail(index, name, f"expected {expected}, got {value!r}"[:200])
+                raise _fail(index, name, f"expected {expected}, got {_short_repr(value)}")
             elif kind == "string" and NUL in value:
                 # NUL never appears in text read from CSV or Parquet training data;
                 # refusing it keeps the ONNX runtime's missing-text marker free.
