@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format typecheck pytest install dev clean
+.PHONY: run test lint format typecheck pytest pytest-sqlite pytest-postgres install dev clean
 
 $(BIN)/mlserve: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ dev: $(VENV)/.dev
 run: install
 	$(BIN)/mlserve serve --demo --host $(HOST) --port $(PORT)
 
-## Lint, format check, type check, then the test suite (what CI runs).
+## Lint, format check, type check, then the test suite on SQLite and on PostgreSQL (what CI runs).
 test: dev lint typecheck pytest
 
 lint:
@@ -35,8 +35,22 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
-pytest:
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/pytest -p no:cacheprovider --cov=mlserve --cov-report=term:skip-covered
+## The suite twice: on SQLite (with coverage), then on the PostgreSQL server at
+## MLSERVE_TEST_DATABASE_URL (`.ci/run` sets it; unset: that pass is skipped and says so).
+pytest: pytest-sqlite pytest-postgres
+
+pytest-sqlite:
+	MLSERVE_TEST_BACKEND=sqlite OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} \
+	  $(BIN)/pytest -p no:cacheprovider --cov=mlserve --cov-report=term:skip-covered
+
+pytest-postgres:
+	@if [ -z "$${MLSERVE_TEST_DATABASE_URL:-}" ]; then \
+	  echo "pytest-postgres: skipped: MLSERVE_TEST_DATABASE_URL is not set (no PostgreSQL server; .ci/run sets it)"; \
+	else \
+	  echo "pytest-postgres: the suite again, on PostgreSQL (schemas of its own in MLSERVE_TEST_DATABASE_URL)"; \
+	  MLSERVE_TEST_BACKEND=postgresql OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} \
+	    $(BIN)/pytest -p no:cacheprovider; \
+	fi
 
 format:
 	$(BIN)/ruff check --fix src tests bench

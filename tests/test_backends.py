@@ -78,9 +78,13 @@ def test_postgres_migrations_apply_to_empty_database(postgres_url: str) -> None:
 @needs_postgres
 def test_postgres_unmigrated_database_is_503(postgres_url: str, tmp_path: Path) -> None:
     settings = Settings(
-        home=tmp_path, database_url=postgres_url, jobs_immediate=True, log_level="WARNING"
+        home=tmp_path,
+        database_url=postgres_url,
+        jobs_immediate=True,
+        log_level="WARNING",
+        auth=False,  # no schema, so no key table: nothing but the 503 to check
     )
-    client = keyed_client(create_app(settings))
+    client = create_app(settings).test_client()
     for path in ("/ready", "/api/v1/models", "/api/v1/datasets"):
         response = client.get(path)
         assert response.status_code == 503, (path, response.get_json())
@@ -143,7 +147,9 @@ def test_redis_queue_with_two_worker_processes(
     }
     if DATABASE_URL:
         env.pop("MLSERVE_DATABASE_URL", None)
-    settings = Settings(home=tmp_path, queue_url=REDIS_URL, log_level="WARNING")
+    settings = Settings(
+        home=tmp_path, queue_url=REDIS_URL, log_level="WARNING", max_jobs_in_flight_per_key=6
+    )
     client = keyed_client(create_app(settings))
     workers = [
         subprocess.Popen([sys.executable, "-m", "mlserve", "worker"], env=env) for _ in range(2)
