@@ -86,8 +86,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="c=16, 1 row, 3 s runs")
-    parser.add_argument("--contenders", type=_csv(str), default=None, help="comma-separated")
-    parser.add_argument("--models", type=_csv(str), default=None, help="comma-separated")
+    names = [*CONTENDERS, "health"]
+    parser.add_argument(
+        "--contenders", type=_csv(str), default=None, help=f"comma-separated: {','.join(names)}"
+    )
+    parser.add_argument(
+        "--models", type=_csv(str), default=None, help=f"comma-separated: {','.join(ALGORITHMS)}"
+    )
     parser.add_argument("--concurrency", type=_csv(int), default=None, help="e.g. 1,16,64")
     parser.add_argument("--rows", type=_csv(int), default=None, help="e.g. 1,100,1000")
     parser.add_argument("--duration", type=int, default=None, help="seconds per run (5)")
@@ -106,7 +111,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--report", type=Path, default=None, help="print the report of a saved JSON and exit"
     )
     args = parser.parse_args(argv)
-    names = [*CONTENDERS, "health"]
     args.contenders = args.contenders or names
     args.models = args.models or list(ALGORITHMS)
     args.concurrency = args.concurrency or ([16] if args.quick else [1, 16, 64])

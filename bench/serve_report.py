@@ -53,7 +53,7 @@ def machine_description() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "os": platform.platform(),
         "python": platform.python_version(),
-        "wrk": _command(["wrk", "-v"]),
+        "wrk": _command(["wrk", "-v"]).split(" Copyright")[0],
         "mlserve_commit": _command(["git", "describe", "--always", "--dirty"]),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }

@@ -46,8 +46,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 
         assert pg.SERVER_URL
         server = make_url(pg.SERVER_URL).render_as_string(hide_password=True)
-        return f"mlserve database: PostgreSQL, a schema of this run in {server}"
-    return "mlserve database: SQLite under each test's home (MLSERVE_TEST_BACKEND=postgresql: PG)"
+        return f"mlserve database: PostgreSQL, schemas of this run in {server}"
+    return "mlserve database: SQLite in each test's home (MLSERVE_TEST_BACKEND=postgresql: PG)"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
