@@ -103,8 +103,9 @@ def read_json_body() -> Any:
         pass
     try:
         document = json.loads(body, parse_constant=float)
-        orjson.dumps(document)  # lone surrogates and the like: not valid UTF-8 text
-    except (ValueError, TypeError, RecursionError, orjson.JSONEncodeError) as exc:
+        # Lone surrogates ("\ud800") are not text: refuse them here, not in a later encoder.
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError) as exc:
         raise MalformedJSON(f"request body is not valid JSON: {_short(exc)}") from exc
     return document
 
