@@ -32,6 +32,13 @@ from sklearn.preprocessing import StandardScaler
 # A missing text value in a string tensor. Not "\x00" alone: a trailing NUL is lost on the
 # way into onnxruntime (numpy bytes strip it), so "" would match. Clients cannot send NUL.
 MISSING_TEXT = "\x00missing"
+
+
+class UnsupportedModel(ValueError):
+    """A fitted model in a form mlserve's converters do not translate (the version is
+    then served by scikit-learn, with this message as the recorded reason)."""
+
+
 ML_OPSET = 5  # ai.onnx.ml version of TreeEnsemble (float64 thresholds and leaf values)
 # skl2onnx 1.20 refuses to write an ai.onnx.ml import above 3 ("not supported yet by this
 # library"): nodes of opset 5 are declared as 3 and :func:`finalize` fixes the import.
@@ -98,7 +105,7 @@ def labels(classes: Any) -> np.ndarray:
 
     Raises
     ------
-    NotImplementedError
+    UnsupportedModel
         For other labels (the choice skl2onnx makes for its own classifiers).
     """
     array = np.asarray(classes)
@@ -106,7 +113,7 @@ def labels(classes: Any) -> np.ndarray:
         return np.array([str(c) for c in array], dtype=object)
     if array.dtype.kind in "iub" or (array.dtype.kind == "f" and np.all(array % 1 == 0)):
         return array.astype(np.int64)
-    raise NotImplementedError(f"class labels of dtype {array.dtype} are not supported")
+    raise UnsupportedModel(f"class labels of dtype {array.dtype} are not supported")
 
 
 def shape_regressor(operator: Any) -> None:
@@ -150,12 +157,12 @@ def convert_imputer(scope: Any, operator: Any, container: Any) -> None:
 
     Raises
     ------
-    NotImplementedError
+    UnsupportedModel
         ``add_indicator=True``, or ``missing_values`` other than NaN on numbers.
     """
     g, imputer = Graph(scope, container), operator.raw_operator
     if imputer.add_indicator:
-        raise NotImplementedError("SimpleImputer(add_indicator=True) is not supported")
+        raise UnsupportedModel("SimpleImputer(add_indicator=True) is not supported")
     missing = imputer.missing_values
     nan = missing is None or (isinstance(missing, float) and np.isnan(missing))
     x = g.features(operator)
@@ -166,7 +173,7 @@ def convert_imputer(scope: Any, operator: Any, container: Any) -> None:
     elif nan:
         mask, fill = g("IsNaN", x), np.asarray(imputer.statistics_, dtype=np.float64)
     else:
-        raise NotImplementedError(f"SimpleImputer(missing_values={missing!r}) on numbers")
+        raise UnsupportedModel(f"SimpleImputer(missing_values={missing!r}) on numbers")
     kept, out = _kept(imputer), operator.outputs[0].full_name
     filled = g(
         "Where",
@@ -210,12 +217,12 @@ def convert_transformed_target(scope: Any, operator: Any, container: Any) -> Non
 
     Raises
     ------
-    NotImplementedError
+    UnsupportedModel
         If ``transformer_`` is not a ``StandardScaler`` (``func``/``inverse_func`` included).
     """
     g, scaler = Graph(scope, container), operator.raw_operator.transformer_
     if type(scaler) is not StandardScaler:
-        raise NotImplementedError(f"target transformer {type(scaler).__name__} is not supported")
+        raise UnsupportedModel(f"target transformer {type(scaler).__name__} is not supported")
     y = g.features(operator)
     if scaler.with_std:
         y = g("Mul", y, g.const(scaler.scale_, "scale"))
@@ -236,11 +243,11 @@ def _kernel(g: Graph, operator: Any, model: Any) -> str:
 
     Raises
     ------
-    NotImplementedError
+    UnsupportedModel
         For a precomputed or callable kernel.
     """
     if model.kernel not in ("linear", "poly", "rbf", "sigmoid"):
-        raise NotImplementedError(f"SVM kernel {model.kernel!r} is not supported")
+        raise UnsupportedModel(f"SVM kernel {model.kernel!r} is not supported")
     x, sv = g.features(operator), np.asarray(model.support_vectors_, dtype=np.float64)
     dot = g("MatMul", x, g.const(sv.T.copy(), "support_t"))
     gamma = g.const(float(model._gamma), "gamma")
@@ -280,7 +287,7 @@ def _svc_decision(g: Graph, operator: Any, model: Any) -> str:
     votes plus ``s / (3 (|s| + 1))`` of the summed confidences ``s``.
     """
     if model.decision_function_shape != "ovr":
-        raise NotImplementedError("SVC(decision_function_shape='ovo') is not supported")
+        raise UnsupportedModel("SVC(decision_function_shape='ovo') is not supported")
     dual, k = np.asarray(model._dual_coef_, np.float64), len(model.classes_)
     start = np.concatenate([[0], np.cumsum(model._n_support)])
     pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
@@ -317,7 +324,7 @@ def convert_calibrated(scope: Any, operator: Any, container: Any) -> None:
 
     Raises
     ------
-    NotImplementedError
+    UnsupportedModel
         For a base estimator other than SVC, or a method other than sigmoid.
     """
     g, model = Graph(scope, container), operator.raw_operator
@@ -326,9 +333,9 @@ def convert_calibrated(scope: Any, operator: Any, container: Any) -> None:
         base = calibrated.estimator
         if calibrated.method != "sigmoid" or type(base).__name__ != "SVC":
             name = type(base).__name__
-            raise NotImplementedError(f"{calibrated.method} calibration of {name} is unsupported")
+            raise UnsupportedModel(f"{calibrated.method} calibration of {name} is unsupported")
         if not np.array_equal(np.asarray(base.classes_), classes):
-            raise NotImplementedError("the calibrated estimator saw a subset of the classes")
+            raise UnsupportedModel("the calibrated estimator saw a subset of the classes")
         a = np.array([[c.a_ for c in calibrated.calibrators]])
         b = np.array([[c.b_ for c in calibrated.calibrators]])
         z = g("Add", g("Mul", _svc_decision(g, operator, base), g.const(a, "a")), g.const(b, "b"))

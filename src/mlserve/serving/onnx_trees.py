@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from onnx import TensorProto, numpy_helper
 
-from mlserve.serving.onnx_converters import Graph
+from mlserve.serving.onnx_converters import Graph, UnsupportedModel
 
 _LEQ = 0  # TreeEnsemble nodes_modes BRANCH_LEQ: x[feature] <= threshold goes to the true branch
 _SUM = 1  # TreeEnsemble aggregate_function SUM
@@ -70,12 +70,12 @@ def _hist_tree(predictor: Any) -> Tree:
 
     Raises
     ------
-    NotImplementedError
+    UnsupportedModel
         If the tree splits on a categorical feature (bitset membership).
     """
     nodes = predictor.nodes
     if nodes["is_categorical"].any():
-        raise NotImplementedError("HistGradientBoosting categorical splits are not supported")
+        raise UnsupportedModel("HistGradientBoosting categorical splits are not supported")
     leaf = nodes["is_leaf"].astype(bool)
     return Tree(
         np.where(leaf, -1, nodes["left"].astype(np.int64)),
@@ -147,7 +147,7 @@ def _features(g: Graph, operator: Any, f32: bool) -> str:
 
 def _forest_trees(model: Any) -> tuple[list[Any], list[Tree]]:
     if getattr(model, "n_outputs_", 1) != 1:
-        raise NotImplementedError("multi-output trees are not supported")
+        raise UnsupportedModel("multi-output trees are not supported")
     fitted = [e.tree_ for e in getattr(model, "estimators_", [model])]
     return fitted, [_sklearn_tree(t) for t in fitted]
 
@@ -160,7 +160,7 @@ def convert_forest_regressor(scope: Any, operator: Any, container: Any) -> None:
 
     Raises
     ------
-    NotImplementedError
+    UnsupportedModel
         For multi-output trees.
     """
     g = Graph(scope, container)
@@ -184,7 +184,7 @@ def convert_forest_classifier(scope: Any, operator: Any, container: Any) -> None
 
     Raises
     ------
-    NotImplementedError
+    UnsupportedModel
         For multi-output trees.
     """
     g = Graph(scope, container)
@@ -233,13 +233,13 @@ def convert_hist_regressor(scope: Any, operator: Any, container: Any) -> None:
 
     Raises
     ------
-    NotImplementedError
+    UnsupportedModel
         For any other link (none in scikit-learn 1.9).
     """
     g, link = Graph(scope, container), type(operator.raw_operator._loss.link).__name__
     ops = {"IdentityLink": "Identity", "LogLink": "Exp"}
     if link not in ops:
-        raise NotImplementedError(f"HistGradientBoostingRegressor with a {link} link")
+        raise UnsupportedModel(f"HistGradientBoostingRegressor with a {link} link")
     g(ops[link], _hist_raw(g, operator), out=operator.outputs[0].full_name)
 
 
