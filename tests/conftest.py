@@ -255,3 +255,18 @@ def iris_model(client: FlaskClient, iris_frame: pd.DataFrame) -> dict[str, Any]:
     assert job["status"] == "succeeded", job
     version = client.get("/api/v1/models/iris/versions/1").get_json()
     return {"dataset": dataset, "job": job, "version": version}
+
+
+@pytest.fixture
+def two_models(client: FlaskClient, diabetes_model: dict[str, Any]) -> dict[str, Any]:
+    """``diabetes`` (ridge, version 1) and ``other`` (lasso), both on the diabetes dataset."""
+    job = train(
+        client,
+        diabetes_model["dataset"]["id"],
+        target="target",
+        algorithm="lasso",
+        model_name="other",
+        cv_folds=0,
+    ).get_json()
+    assert job["status"] == "succeeded", job
+    return diabetes_model

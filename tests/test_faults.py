@@ -239,21 +239,6 @@ def test_last_used_write_during_outage_does_not_fail_a_cached_prediction(
 # --------------------------------------------------------------------------- damaged artifacts
 
 
-@pytest.fixture
-def two_models(client: FlaskClient, diabetes_model: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    """``diabetes`` (ridge, version 1) and ``other`` (lasso), on the diabetes data."""
-    job = train(
-        client,
-        diabetes_model["dataset"]["id"],
-        target="target",
-        algorithm="lasso",
-        model_name="other",
-        cv_folds=0,
-    ).get_json()
-    assert job["status"] == "succeeded", job
-    return diabetes_model
-
-
 def _served_file(ctx: Context, kind: str) -> Path:
     """The file ``diabetes`` version 1 is served from; ``skops`` switches it to scikit-learn."""
     row = registry.get_version(ctx, "diabetes", 1)

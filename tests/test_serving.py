@@ -280,21 +280,6 @@ def test_load_pipeline_refuses_non_pipeline() -> None:
 # --------------------------------------------------------------------------- artifacts over HTTP
 
 
-@pytest.fixture
-def two_models(client: FlaskClient, diabetes_model: dict[str, Any]) -> dict[str, Any]:
-    """``diabetes`` (ridge) and ``other`` (lasso), both on the diabetes dataset."""
-    job = train(
-        client,
-        diabetes_model["dataset"]["id"],
-        target="target",
-        algorithm="lasso",
-        model_name="other",
-        cv_folds=0,
-    ).get_json()
-    assert job["status"] == "succeeded"
-    return diabetes_model
-
-
 def _instances(frame: pd.DataFrame, n: int) -> list[dict[str, Any]]:
     """Feature rows as Python values at full precision, missing values as None."""
     records = frame.drop(columns="target").head(n).to_dict(orient="records")

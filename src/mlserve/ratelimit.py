@@ -90,16 +90,25 @@ class RateLimiter:
         if remote_addr and self.limits.auth_failures_per_ip is not None:
             self._hit(self.limits.auth_failures_per_ip, "auth-failure", remote_addr)
 
-    def blocked_auth(self, remote_addr: str | None) -> bool:
-        """Whether ``remote_addr`` is past its failed-authentication limit."""
+    def refuse_blocked(self, remote_addr: str | None) -> None:
+        """Refuse ``remote_addr`` while it is past its failed-authentication limit
+        (without counting this request).
+
+        Raises
+        ------
+        TooManyRequests
+        """
         item = self.limits.auth_failures_per_ip
         if not remote_addr or item is None:
-            return False
-        return not self._limiter.test(item, "mlserve", "auth-failure", remote_addr)
+            return
+        if not self._limiter.test(item, "mlserve", "auth-failure", remote_addr):
+            self._refuse(item, "auth-failure", remote_addr)
 
     def _hit(self, item: RateLimitItem, kind: str, identity: str) -> None:
-        if self._limiter.hit(item, "mlserve", kind, identity):
-            return
+        if not self._limiter.hit(item, "mlserve", kind, identity):
+            self._refuse(item, kind, identity)
+
+    def _refuse(self, item: RateLimitItem, kind: str, identity: str) -> None:
         reset = self._limiter.get_window_stats(item, "mlserve", kind, identity).reset_time
         raise TooManyRequests(
             f"rate limit exceeded: {item} per {kind}",

@@ -257,8 +257,6 @@ def _run_granian(settings: Settings, workers: int, threads: int) -> None:
     # granian imports the app by name in each worker process: the settings
     # travel as MLSERVE_* environment variables (and mlserve.wsgi limits threads).
     os.environ.update(settings_env(settings))
-    for name in NATIVE_THREAD_VARIABLES:
-        os.environ.setdefault(name, "1")
     Granian(
         "mlserve.wsgi:create",
         factory=True,

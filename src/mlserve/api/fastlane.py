@@ -30,8 +30,8 @@ from urllib.parse import parse_qs
 import orjson
 
 from mlserve.api.jsonio import dumps
-from mlserve.api.predict import positive_int, prediction_payload
-from mlserve.api.security import FAST_LANE_HEADERS, principal_for
+from mlserve.api.predict import parse_selector, prediction_payload
+from mlserve.api.security import SECURITY_HEADERS, principal_for
 from mlserve.context import Context
 from mlserve.errors import MlserveError
 from mlserve.serving import predict
@@ -39,6 +39,7 @@ from mlserve.serving import predict
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ROUTE = re.compile(r"/api/v1/models/([^/]+)/predict|/v1/models/([^/:]+):predict")
 SELECTORS = frozenset({"alias", "version"})
+HEADERS = [*SECURITY_HEADERS.items(), ("Cache-Control", "no-store")]
 
 
 class PredictFastLane:
@@ -83,24 +84,19 @@ class PredictFastLane:
         self.answered += 1
         start_response(
             "200 OK",
-            [
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(out))),
-                ("Cache-Control", "no-store"),
-                *FAST_LANE_HEADERS,
-            ],
+            [("Content-Type", "application/json"), ("Content-Length", str(len(out))), *HEADERS],
         )
         return [out]
 
     def _allowed(self, environ: dict[str, Any]) -> bool:
         """Whether the request's key may predict (Flask answers 401/403/429 otherwise)."""
-        authorization = environ.get("HTTP_AUTHORIZATION")
-        api_key = environ.get("HTTP_X_API_KEY")
-        if self.ctx.settings.auth and not (authorization or api_key):
-            return False  # Flask answers 401 and counts the failure once
         try:
             principal = principal_for(
-                self.ctx, authorization, api_key, environ.get("REMOTE_ADDR"), count_failure=False
+                self.ctx,
+                environ.get("HTTP_AUTHORIZATION"),
+                environ.get("HTTP_X_API_KEY"),
+                environ.get("REMOTE_ADDR"),
+                count_failure=False,  # Flask counts it once when it answers the 401
             )
         except MlserveError:
             return False
@@ -124,17 +120,17 @@ class PredictFastLane:
             params = parse_qs(query, keep_blank_values=True)
             if not set(params) <= SELECTORS or any(len(v) != 1 for v in params.values()):
                 return None
-            alias = params.get("alias", [None])[0]
-            raw = params.get("version", [None])[0]
-            version = positive_int(raw) if raw is not None else None
-            if (alias is not None and not 1 <= len(alias) <= 64) or (raw and version is None):
+            try:
+                alias, version = parse_selector(
+                    params.get("alias", [None])[0], params.get("version", [None])[0]
+                )
+            except MlserveError:
                 return None
-        name = v1_name or kserve_name
         try:
-            result = predict(self.ctx, name, instances, alias, version, inputs=inputs)
-        except MlserveError:
-            return None
-        except Exception:  # replayed through Flask, whose handler logs it and answers 500
+            result = predict(
+                self.ctx, v1_name or kserve_name, instances, alias, version, inputs=inputs
+            )
+        except Exception:  # replayed through Flask, which answers the 4xx, or logs and 500s
             return None
         if kserve_name is not None:
             return dumps({"predictions": result.predictions})

@@ -85,13 +85,22 @@ def _selector() -> tuple[str | None, int | None]:
     args = request.args
     if not args:
         return None, None
-    alias = args.get("alias")
+    return parse_selector(args.get("alias"), args.get("version"))
+
+
+def parse_selector(alias: str | None, raw_version: str | None) -> tuple[str | None, int | None]:
+    """Check the ``alias`` and ``version`` query values; return them parsed.
+
+    Raises
+    ------
+    ValidationFailed
+        An alias outside 1-64 characters, or a version that is not a positive integer.
+    """
     if alias is not None and not 1 <= len(alias) <= 64:
         raise ValidationFailed("alias must be 1-64 characters", {"field": "alias"})
-    raw = args.get("version")
-    if raw is None:
+    if raw_version is None:
         return alias, None
-    version = positive_int(raw)
+    version = positive_int(raw_version)
     if version is None:
         raise ValidationFailed("version must be a positive integer", {"field": "version"})
     return alias, version

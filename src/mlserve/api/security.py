@@ -50,10 +50,22 @@ def public(view: View) -> View:
 
 
 def permission_of(app: Flask, endpoint: str) -> str | None:
-    """The permission ``endpoint`` needs, ``None`` if it declares none."""
+    """The permission ``endpoint`` declares, ``None`` if it declares none."""
     if endpoint in BUILTIN:
         return BUILTIN[endpoint]
     return getattr(app.view_functions.get(endpoint), ATTRIBUTE, None)
+
+
+def required_permission(app: Flask, endpoint: str) -> str:
+    """The permission a request to ``endpoint`` needs under the app's settings.
+
+    Undeclared routes need ``admin`` (fail closed); the docs are public or ``read``
+    as ``public_docs`` says.
+    """
+    permission = permission_of(app, endpoint) or "admin"
+    if permission == DOCS:
+        return PUBLIC if app.extensions["mlserve"].settings.public_docs else "read"
+    return permission
 
 
 def principal_for(
@@ -83,8 +95,7 @@ def principal_for(
     if not ctx.settings.auth:
         ctx.limiter.check(None, remote_addr)
         return ANONYMOUS_ADMIN
-    if ctx.limiter.blocked_auth(remote_addr):
-        ctx.limiter.check_auth_failure(remote_addr)
+    ctx.limiter.refuse_blocked(remote_addr)
     try:
         principal = ctx.keys.authenticate(bearer_key(authorization, api_key))
     except Unauthorized:
@@ -106,9 +117,7 @@ def check_access() -> None:
     if endpoint is None:  # no route matched: Flask answers 404 or 405
         return
     ctx: Context = current_app.extensions["mlserve"]
-    permission = permission_of(current_app, endpoint) or "admin"
-    if permission == DOCS:
-        permission = PUBLIC if ctx.settings.public_docs else "read"
+    permission = required_permission(current_app, endpoint)
     if permission == PUBLIC:
         return
     try:
@@ -165,7 +174,6 @@ SECURITY_HEADERS = {
         "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
     ),
 }
-FAST_LANE_HEADERS = list(SECURITY_HEADERS.items())
 
 
 def add_security_headers(response: Response) -> Response:
@@ -212,7 +220,7 @@ def document_security(app: Flask, spec: dict[str, Any] | str) -> dict[str, Any] 
     spec.setdefault("components", {}).setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
     requirement: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKeyHeader": []}]
     permissions = {
-        (rule.rule, method.lower()): permission_of(app, rule.endpoint)
+        (rule.rule, method.lower()): required_permission(app, rule.endpoint)
         for rule in app.url_map.iter_rules()
         for method in rule.methods or ()
     }
@@ -222,9 +230,7 @@ def document_security(app: Flask, spec: dict[str, Any] | str) -> dict[str, Any] 
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             _document_body_errors(operation)
-            permission = permissions.get((rule, method)) or "admin"
-            if permission == DOCS:
-                permission = PUBLIC if app.extensions["mlserve"].settings.public_docs else "read"
+            permission = permissions.get((rule, method), "admin")
             if permission == PUBLIC or not app.extensions["mlserve"].settings.auth:
                 operation["security"] = []
                 continue
@@ -232,19 +238,15 @@ def document_security(app: Flask, spec: dict[str, Any] | str) -> dict[str, Any] 
             operation["description"] = (
                 f"{operation.get('description', '')}\n\nNeeds the `{permission}` permission."
             ).strip()
-            responses = operation["responses"]
-            for status, text in (
-                ("401", "no valid API key"),
-                ("403", "role too low"),
-                ("429", "rate limit or jobs in flight exceeded (see Retry-After)"),
-            ):
-                responses.setdefault(
-                    status,
-                    {"description": text, "content": {"application/json": {"schema": ERROR_REF}}},
-                )
+            _document_errors(operation, ACCESS_ERRORS)
     return spec
 
 
+ACCESS_ERRORS = (
+    ("401", "no valid API key"),
+    ("403", "role too low"),
+    ("429", "rate limit or jobs in flight exceeded (see Retry-After)"),
+)
 BODY_ERRORS = (
     ("400", "malformed JSON"),
     ("413", "body too large"),
@@ -254,10 +256,13 @@ BODY_ERRORS = (
 
 def _document_body_errors(operation: dict[str, Any]) -> None:
     """Operations taking a JSON body can also answer 400, 413 and 415."""
-    content = operation.get("requestBody", {}).get("content", {})
-    if "application/json" not in content:
-        return
-    for status, text in BODY_ERRORS:
+    if "application/json" in operation.get("requestBody", {}).get("content", {}):
+        _document_errors(operation, BODY_ERRORS)
+
+
+def _document_errors(operation: dict[str, Any], errors: tuple[tuple[str, str], ...]) -> None:
+    """Add each ``(status, description)`` answer with the error envelope, unless documented."""
+    for status, text in errors:
         operation["responses"].setdefault(
             status, {"description": text, "content": {"application/json": {"schema": ERROR_REF}}}
         )

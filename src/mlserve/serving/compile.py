@@ -61,7 +61,7 @@ def plan_serving(
     compiled = compile_pipeline(pipeline, signature, check)
     runtime: Runtime
     if compiled.onnx is not None:
-        runtime = OnnxRuntime(compiled.onnx, signature)
+        runtime = OnnxRuntime(compiled.onnx, signature, compiled.model)
     else:
         runtime = SklearnRuntime(pipeline, signature)
     batching = calibrate(

@@ -82,9 +82,8 @@ class LoadedModel:
     ----------
     model_name, version : str, int
     runtime : Runtime
-        ONNX Runtime or scikit-learn (see :mod:`mlserve.serving.runtime`).
-    validator : InstanceValidator
-        Compiled once from the signature, for the runtime's input format.
+        ONNX Runtime or scikit-learn (see :mod:`mlserve.serving.runtime`); its
+        ``validator`` is compiled once from the signature for its input format.
     classes : list or None
         Class labels in probability-column order (classifiers only).
     artifact_sha256 : str
@@ -96,10 +95,14 @@ class LoadedModel:
     model_name: str
     version: int
     runtime: Runtime
-    validator: InstanceValidator
     classes: list[Any] | None
     artifact_sha256: str
     batcher: MicroBatcher | None = None
+
+    @property
+    def validator(self) -> InstanceValidator:
+        """The runtime's instance validator."""
+        return self.runtime.validator
 
     def predict(self, columns: Columns, n_rows: int) -> Outputs:
         """Predictions and probabilities for validated ``columns`` of ``n_rows`` rows."""
@@ -154,16 +157,14 @@ class ModelCache:
             raise
         if row.corrupt_reason is not None:
             self._mark_corrupt(row, None)
-        batching = self._batching(row, runtime)
         batcher = None
-        if batching:
+        if self._batching(row):
             settings = self._ctx.settings
             batcher = MicroBatcher(runtime, settings.max_batch_size, settings.max_batch_wait_ms)
         return LoadedModel(
             row.model_name,
             row.version,
             runtime,
-            runtime.validator,
             row.signature["output"].get("classes"),
             row.artifact_sha256,
             batcher,
@@ -196,14 +197,12 @@ class ModelCache:
         pipeline = load_pipeline(self._read(row.artifact_key, row.artifact_sha256))
         return SklearnRuntime(pipeline, row.signature)
 
-    def _batching(self, row: ModelVersion, runtime: Runtime) -> bool:
+    def _batching(self, row: ModelVersion) -> bool:
+        """The setting, else the calibration recorded at registration (none: off)."""
         policy = self._ctx.settings.batching
         if policy != "auto":
             return policy == "on"
-        recorded = (row.serving or {}).get("batching")
-        if recorded is not None:
-            return bool(recorded.get("enabled"))
-        return False
+        return bool((row.serving or {}).get("batching", {}).get("enabled"))
 
     def clear(self) -> None:
         """Forget every loaded model."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -149,10 +149,14 @@ class Compiled:
         (classifiers), ``precision`` ("float64" or "float32": element type of the
         graph's real-valued output; None without a graph), ``opset`` (the graph's
         imports, else those asked of the converter), ``converter``, ``seconds``.
+    model : OnnxModel or None
+        The session the check ran on, when the graph is kept (reused to serve or
+        time it instead of loading the graph a second time).
     """
 
     onnx: bytes | None
     report: dict[str, Any]
+    model: OnnxModel | None = field(default=None, repr=False, compare=False)
 
 
 class OnnxModel:
@@ -291,11 +295,13 @@ def compile_pipeline(
     if classifier:
         report["label_mismatches"] = None
 
-    def done(data: bytes | None, reason: str | None) -> Compiled:
+    def done(data: bytes | None, reason: str | None, model: OnnxModel | None = None) -> Compiled:
         report["reason"] = reason
         report["runtime"] = "onnx" if reason is None else "sklearn"
         report["seconds"] = round(time.perf_counter() - started, 3)
-        return Compiled(data if reason is None else None, report)
+        if reason is not None:
+            return Compiled(None, report)
+        return Compiled(data, report, model)
 
     if len(check) == 0:
         return done(None, "no held-out rows to check the ONNX graph against")
@@ -326,11 +332,11 @@ def compile_pipeline(
                 f"(row {i}: onnx {predictions[i]!r}, scikit-learn {expected[i]!r})",
             )
         if not with_proba:
-            return done(data, None)
+            return done(data, None, model)
         got, want = proba, pipeline.predict_proba(frame)
     else:
         got, want = predictions, expected
-    return done(data, _compare(got, np.asarray(want, dtype=np.float64), report))
+    return done(data, _compare(got, np.asarray(want, dtype=np.float64), report), model)
 
 
 def _compare(got: np.ndarray | None, want: np.ndarray, report: dict[str, Any]) -> str | None:

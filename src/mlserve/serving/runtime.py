@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from mlserve.serving.validation import Columns, InstanceValidator
+
+if TYPE_CHECKING:
+    from mlserve.serving.onnx import OnnxModel
 
 Outputs = tuple[np.ndarray, np.ndarray | None]
 
@@ -71,15 +74,25 @@ class OnnxRuntime:
     data : bytes
         Serialised ONNX model (already checked against its sha256).
     signature : dict
+    model : OnnxModel, optional
+        A session already built from ``data`` (at registration, the one the
+        check ran on); else one is built here.
+
+    Raises
+    ------
+    ValueError
+        If the graph refers to external tensor data (:func:`refuse_external_data`).
     """
 
     name = "onnx"
 
-    def __init__(self, data: bytes, signature: dict[str, Any]) -> None:
+    def __init__(
+        self, data: bytes, signature: dict[str, Any], model: OnnxModel | None = None
+    ) -> None:
         from mlserve.serving.onnx import MISSING_TEXT, OnnxModel
 
         refuse_external_data(data)
-        self.model = OnnxModel(data, signature)
+        self.model = model if model is not None else OnnxModel(data, signature)
         self.validator = InstanceValidator(signature, missing_text=MISSING_TEXT)
 
     def predict(self, columns: Columns) -> Outputs:

@@ -162,11 +162,17 @@ class InstanceValidator:
         try:
             return self._fast(instances)
         except _Decline:
-            pass
+            return self._checked(instances)
+
+    def _checked(self, instances: list[Any]) -> Columns:
+        """The row-by-row path: names the first bad row and field."""
         collected: dict[str, list[Any]] = {name: [] for name in self.features}
         for index, row in enumerate(instances):
             self._check_row(index, row, collected)
-        return {name: self._array(kind, collected[name]) for name, *_r, kind in self._specs}
+        return {
+            name: self._fast_array(kind, collected[name], None in collected[name])
+            for name, *_rest, kind in self._specs
+        }
 
     def columns_from_frame(self, frame: pd.DataFrame) -> Columns:
         """``frame``'s feature columns as :meth:`columns` returns them (no checks).
@@ -262,7 +268,7 @@ class InstanceValidator:
         rows = [dict(zip(self.features, values, strict=True)) for values in
                 zip(*(inputs[name] for name in self.features), strict=True)]  # fmt: skip
         try:
-            return self.columns(rows)
+            return self._checked(rows)
         except ValidationFailed as exc:  # name the value as the client sent it
             field, row = exc.details.get("field"), exc.details.get("row")
             reason = exc.message.split(": ", 1)[-1]
@@ -336,10 +342,3 @@ class InstanceValidator:
                 # refusing it keeps the ONNX runtime's missing-text marker free.
                 raise _fail(index, name, "NUL characters are not allowed in text")
             columns[name].append(value)
-
-    def _array(self, kind: str, values: list[Any]) -> np.ndarray:
-        if kind == "string":
-            array = np.empty(len(values), dtype=object)
-            array[:] = [self._missing_text if v is None else v for v in values]
-            return array
-        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
