@@ -107,6 +107,9 @@ class ModelVersion(Base):
     onnx_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     onnx_size_bytes: Mapped[int | None] = mapped_column(Integer, default=None)
     corrupt_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # Plot data computed at training time (see mlserve.evaluation); deferred: only
+    # the evaluation endpoint reads it, listings never load it.
+    evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None, deferred=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
