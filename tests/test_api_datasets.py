@@ -105,6 +105,7 @@ def california(
         "body": body,
         "listing": client.get("/api/v1/datasets").get_json(),
         "one": client.get(f"/api/v1/datasets/{body['id']}").get_json(),
+        "preview": client.get(f"/api/v1/datasets/{body['id']}/preview").get_json(),
     }
     application.extensions["mlserve"].db.dispose()
 
@@ -179,6 +180,13 @@ def test_upload_california_every_column_matches_pandas(
             assert column["max"] == pytest.approx(present.max(), rel=1e-12), name
             assert column["mean"] == pytest.approx(present.mean(), rel=1e-12), name
             assert column["std"] == pytest.approx(present.std(), rel=1e-12), name
+            counts, edges = np.histogram(present, bins=column["histogram"]["edges"])
+            assert column["histogram"]["counts"] == counts.tolist(), name
+            assert sum(column["histogram"]["counts"]) == len(present), name
+            assert 1 <= len(counts) <= 20, name
+            assert (edges[0], edges[-1]) == (present.min(), present.max()), name
+        else:
+            assert "histogram" not in column, name
     target = _column(california["body"], CALIFORNIA_TARGET)
     assert target["max"] == pytest.approx(500001.0)
 
@@ -191,6 +199,18 @@ def test_list_datasets_california_is_listed(california: dict[str, Any]) -> None:
     assert california["listing"] == {"datasets": [california["body"]]}
 
 
+def test_preview_california_is_its_first_twenty_rows(
+    california: dict[str, Any], california_frame: pd.DataFrame
+) -> None:
+    preview = california["preview"]
+    assert preview["columns"] == list(california_frame.columns)
+    assert preview["n_rows"] == 20640
+    head = california_frame.head(20).astype(object)
+    expected = head.where(head.notna(), None).to_numpy().tolist()
+    assert preview["rows"] == expected
+    assert preview["rows"][0][:2] == [-122.23, 37.88]
+
+
 # --------------------------------------------------------------------------- small uploads
 
 
@@ -200,6 +220,7 @@ def test_upload_small_csv_reports_types_and_statistics(client: FlaskClient) -> N
     body = response.get_json()
     assert (body["n_rows"], body["n_columns"]) == (3, 3)
     x, y, label = body["columns"]
+    counts, edges = np.histogram([1.0, 2.0, 3.0], bins="auto")
     assert x == {
         "name": "x",
         "type": "integer",
@@ -210,6 +231,7 @@ def test_upload_small_csv_reports_types_and_statistics(client: FlaskClient) -> N
         "max": 3.0,
         "mean": 2.0,
         "std": 1.0,
+        "histogram": {"edges": edges.tolist(), "counts": counts.tolist()},
     }
     assert y["type"] == "number" and y["missing"] == 1 and y["unique"] == 2
     assert (y["min"], y["max"], y["mean"]) == (2.5, 4.5, 3.5)
@@ -511,3 +533,71 @@ def test_upload_control_characters_in_names_return_422(
     assert details["field"] == field
     assert "control characters" in response.get_json()["error"]["message"]
     assert stored_state(ctx) == before
+
+
+# --------------------------------------------------------------------------- preview
+
+
+def preview(client: FlaskClient, dataset_id: str, query: str = "") -> Any:
+    return client.get(f"/api/v1/datasets/{dataset_id}/preview{query}")
+
+
+def test_preview_small_csv_default_returns_every_row(client: FlaskClient) -> None:
+    body = upload(client, SMALL_CSV, "small.csv").get_json()
+    response = preview(client, body["id"])
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "columns": ["x", "y", "label"],
+        "rows": [[1, 2.5, "a"], [2, None, "b"], [3, 4.5, "a"]],
+        "n_rows": 3,
+    }
+
+
+def test_preview_returns_only_the_rows_asked(client: FlaskClient) -> None:
+    rows = "\n".join(f"{i},{i * 0.5}" for i in range(250))
+    body = upload(client, f"n,half\n{rows}\n".encode(), "long.csv").get_json()
+    for wanted in (1, 7, 100):
+        got = preview(client, body["id"], f"?rows={wanted}").get_json()
+        assert got["rows"] == [[i, i * 0.5] for i in range(wanted)]
+        assert got["n_rows"] == 250
+
+
+def test_preview_of_parquet_keeps_types_and_writes_timestamps_as_text(client: FlaskClient) -> None:
+    table = pa.table(
+        {
+            "flag": pa.array([True, None, False]),
+            "ratio": pa.array([0.25, float("nan"), None], type=pa.float64()),
+            "at": pa.array([0, 86_400_000_000, None], type=pa.timestamp("us")),
+        }
+    )
+    body = upload(client, parquet_bytes(table), "typed.parquet").get_json()
+    got = preview(client, body["id"], "?rows=3").get_json()
+    assert got["columns"] == ["flag", "ratio", "at"]
+    assert got["rows"] == [
+        [True, 0.25, "1970-01-01 00:00:00"],
+        [None, None, "1970-01-02 00:00:00"],
+        [False, None, None],
+    ]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["?rows=0", "?rows=101", "?rows=abc", "?rows=-1", "?rows=1.5", "?rows="],
+    ids=["zero", "over-100", "text", "negative", "fraction", "empty"],
+)
+def test_preview_bad_rows_returns_422_naming_rows(client: FlaskClient, query: str) -> None:
+    body = upload(client, SMALL_CSV, "small.csv").get_json()
+    details = assert_error(preview(client, body["id"], query), 422, "validation_error")
+    assert details["field"] == "rows"
+
+
+def test_preview_unknown_dataset_returns_404(client: FlaskClient) -> None:
+    details = assert_error(preview(client, "nope"), 404, "not_found")
+    assert (details["resource"], details["key"]) == ("dataset", "nope")
+
+
+def test_preview_of_a_tampered_file_returns_409(client: FlaskClient, ctx: Context) -> None:
+    body = upload(client, SMALL_CSV, "small.csv").get_json()
+    path = Path(ctx.store.root) / "datasets" / f"{body['id']}.parquet"
+    path.write_bytes(parquet_bytes(pa.table({"x": [9]})))
+    assert_error(preview(client, body["id"]), 409, "conflict")

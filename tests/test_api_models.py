@@ -17,9 +17,11 @@ from flask.testing import FlaskClient
 from sklearn import metrics as skm
 from sklearn.datasets import load_diabetes
 from sklearn.model_selection import train_test_split
+from sqlalchemy import inspect, update
 
-from mlserve import create_app
+from mlserve import create_app, registry
 from mlserve.context import Context
+from mlserve.models import ModelVersion
 from mlserve.serving.loader import load_pipeline
 from mlserve.settings import Settings
 from mlserve.signature import model_frame
@@ -431,6 +433,33 @@ BAD_REQUESTS = [
         {"resource": "alias", "alias": "staging"},
     ),
     (
+        "evaluation-unknown-version",
+        "GET",
+        "/api/v1/models/diabetes/versions/9/evaluation",
+        None,
+        404,
+        "not_found",
+        {"resource": "model_version", "version": 9},
+    ),
+    (
+        "evaluation-unknown-model",
+        "GET",
+        "/api/v1/models/nope/versions/1/evaluation",
+        None,
+        404,
+        "not_found",
+        {"resource": "model", "key": "nope"},
+    ),
+    (
+        "evaluation-version-zero",
+        "GET",
+        "/api/v1/models/diabetes/versions/0/evaluation",
+        None,
+        404,
+        "not_found",
+        {"resource": "model_version", "version": 0},
+    ),
+    (
         "delete-alias-unknown-model",
         "DELETE",
         "/api/v1/models/nope/aliases/staging",
@@ -499,3 +528,98 @@ def test_put_alias_malformed_json_returns_400(shared: tuple[FlaskClient, Context
     assert response.status_code == 400
     assert set(response.get_json()["error"]) == {"code", "message", "details"}
     assert stored_state(ctx) == before
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def evaluation_of(client: FlaskClient, name: str, version: int = 1) -> dict[str, Any]:
+    response = client.get(f"/api/v1/models/{name}/versions/{version}/evaluation")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+def test_evaluation_regression_points_are_the_models_test_predictions(
+    client: FlaskClient, ctx: Context, diabetes_model: dict[str, Any], diabetes_frame: pd.DataFrame
+) -> None:
+    version = diabetes_model["version"]
+    body = evaluation_of(client, "diabetes")
+    assert set(body) == {
+        "model_name",
+        "version",
+        "task",
+        "n_test",
+        "predicted_vs_actual",
+        "residuals",
+        "permutation_importance",
+        "cv",
+    }
+    assert (body["model_name"], body["version"], body["task"]) == ("diabetes", 1, "regression")
+    assert body["n_test"] == version["metrics"]["n_samples"] == 89
+    assert body["cv"] == version["cv_metrics"]
+    pipeline = load_pipeline(_artifact(ctx, version))
+    X = model_frame(diabetes_frame.drop(columns="target"), version["signature"])
+    y = diabetes_frame["target"].astype("float64")
+    _X_train, X_test, _y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0)
+    points = body["predicted_vs_actual"]
+    assert points["n_total"] == 89
+    assert points["actual"] == y_test.tolist()
+    assert points["predicted"] == pipeline.predict(X_test).tolist()
+    residuals = y_test.to_numpy() - pipeline.predict(X_test)
+    assert sum(body["residuals"]["counts"]) == 89
+    counts, _ = np.histogram(residuals, bins=body["residuals"]["edges"])
+    assert body["residuals"]["counts"] == counts.tolist()
+    features = [row["feature"] for row in body["permutation_importance"]]
+    assert sorted(features) == sorted(X.columns)
+    means = [row["mean"] for row in body["permutation_importance"]]
+    assert means == sorted(means, reverse=True)
+
+
+def test_evaluation_classification_matches_sklearn_on_the_test_split(
+    client: FlaskClient, ctx: Context, iris_model: dict[str, Any], iris_frame: pd.DataFrame
+) -> None:
+    version = iris_model["version"]
+    body = evaluation_of(client, "iris")
+    assert body["task"] == "classification" and body["n_test"] == 30
+    assert "predicted_vs_actual" not in body and "residuals" not in body
+    assert body["confusion_matrix"] == version["metrics"]["confusion_matrix"]
+    assert sum(map(sum, body["confusion_matrix"]["matrix"])) == 30
+    pipeline = load_pipeline(_artifact(ctx, version))
+    X = model_frame(iris_frame.drop(columns="target"), version["signature"])
+    y = iris_frame["target"]
+    _a, X_test, _b, y_test = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
+    proba = pipeline.predict_proba(X_test)
+    assert [curve["label"] for curve in body["roc"]] == IRIS_CLASSES
+    for index, (roc, pr) in enumerate(zip(body["roc"], body["precision_recall"], strict=True)):
+        positive = (y_test == IRIS_CLASSES[index]).to_numpy()
+        assert roc["auc"] == pytest.approx(skm.roc_auc_score(positive, proba[:, index]), rel=1e-12)
+        assert (roc["fpr"][0], roc["tpr"][-1]) == (0.0, 1.0)
+        assert pr["label"] == IRIS_CLASSES[index]
+        assert pr["average_precision"] == pytest.approx(
+            skm.average_precision_score(positive, proba[:, index]), rel=1e-12
+        )
+    macro = np.mean([roc["auc"] for roc in body["roc"]])
+    assert macro == pytest.approx(version["metrics"]["roc_auc"], rel=1e-12)
+
+
+def test_evaluation_not_recorded_returns_404(
+    client: FlaskClient, ctx: Context, diabetes_model: dict[str, Any]
+) -> None:
+    with ctx.db.session() as session:  # a version registered before evaluations existed
+        session.execute(update(ModelVersion).values(evaluation=None))
+    response = client.get("/api/v1/models/diabetes/versions/1/evaluation")
+    details = assert_error(response, 404, "not_found")
+    assert (details["resource"], details["model"], details["version"]) == (
+        "evaluation",
+        "diabetes",
+        1,
+    )
+    assert client.get("/api/v1/models/diabetes/versions/1").status_code == 200
+
+
+def test_version_listing_does_not_load_the_evaluation(
+    ctx: Context, diabetes_model: dict[str, Any]
+) -> None:
+    [row] = registry.list_versions(ctx, "diabetes")
+    assert "evaluation" in inspect(row).unloaded

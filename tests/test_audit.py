@@ -360,6 +360,13 @@ def test_predictions_and_reads_are_not_audited(
     assert predictor.post("/api/v1/models/nope/predict", json={"instances": rows}).status_code == (
         404
     )
+    csv = ",".join(rows[0]) + "\n" + ",".join(str(v) for v in rows[0].values()) + "\n"
+    sent = predictor.post(
+        "/api/v1/models/diabetes/predict/csv",
+        data={"file": (io.BytesIO(csv.encode()), "rows.csv")},
+        content_type="multipart/form-data",
+    )
+    assert sent.status_code == 200, sent.get_data(as_text=True)
     denied = app.test_client().post("/api/v1/models/diabetes/predict", json={"instances": rows})
     assert denied.status_code == 401
     for url in ("/api/v1/models", "/api/v1/datasets", "/api/v1/keys", "/api/v1/audit", "/health"):

@@ -16,7 +16,7 @@ from sklearn.datasets import load_diabetes, load_iris
 from werkzeug.test import EnvironBuilder, TestResponse, run_wsgi_app
 
 from mlserve import create_app
-from mlserve.api.fastlane import PredictFastLane
+from mlserve.api.fastlane import ROUTE, PredictFastLane
 from mlserve.context import Context
 from mlserve.errors import Conflict
 from mlserve.settings import Settings
@@ -444,3 +444,28 @@ def test_non_ascii_digit_content_length_is_left_to_flask(served: Flask) -> None:
     assert expected.status_code == 400
     environ["wsgi.input"].seek(0)
     assert_same(_call(served, environ), expected)
+
+
+@pytest.mark.parametrize(
+    ("path", "matches"),
+    [
+        ("/api/v1/models/diabetes/predict", True),
+        ("/v1/models/diabetes:predict", True),
+        ("/api/v1/models/diabetes/predict/csv", False),
+        ("/api/v1/models/diabetes/predict/", False),
+        ("/api/v1/models/a/b/predict", False),
+        ("/v1/models/diabetes:predict/csv", False),
+    ],
+)
+def test_lane_route_matches_only_the_json_predict_paths(path: str, matches: bool) -> None:
+    assert (ROUTE.fullmatch(path) is not None) is matches
+
+
+def test_csv_route_is_left_to_flask_even_with_a_json_body(
+    client: FlaskClient, lane: PredictFastLane
+) -> None:
+    before = lane.answered
+    response = post(client, DIABETES + "/csv", ONE, JSON)
+    # Flask's CSV view answers: it wants a multipart file, not the JSON prediction body.
+    assert assert_error(response, 422, "validation_error")["field"] == "file"
+    assert lane.answered == before

@@ -86,6 +86,8 @@ OPERATIONS = [
     "GET /api/v1/datasets",
     "POST /api/v1/datasets",
     "GET /api/v1/datasets/{dataset_id}",
+    "GET /api/v1/datasets/{dataset_id}/preview",
+    "GET /api/v1/algorithms",
     "GET /api/v1/training-jobs",
     "POST /api/v1/training-jobs",
     "GET /api/v1/training-jobs/{job_id}",
@@ -93,10 +95,12 @@ OPERATIONS = [
     "GET /api/v1/models/{name}",
     "GET /api/v1/models/{name}/versions",
     "GET /api/v1/models/{name}/versions/{version}",
+    "GET /api/v1/models/{name}/versions/{version}/evaluation",
     "PUT /api/v1/models/{name}/aliases/{alias}",
     "DELETE /api/v1/models/{name}/aliases/{alias}",
     "POST /api/v1/models/{name}/predict",
     "POST /v1/models/{name}:predict",
+    "POST /api/v1/models/{name}/predict/csv",
     "GET /api/v1/keys",
     "POST /api/v1/keys",
     "DELETE /api/v1/keys/{prefix}",
@@ -206,7 +210,29 @@ def _strategy(world: FuzzWorld, label: str) -> st.SearchStrategy[Case]:
     if label.endswith("predict"):  # rows the model accepts, so that predictions come back
         real_name = operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real)
         strategies.append(st.tuples(real_name, _predict_body(world.features)).map(_with_body))
+    if label.endswith("predict/csv"):  # files the model accepts, so that CSV comes back
+        real_name = operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real)
+        csv_files = _predict_body(world.features).map(_as_csv_upload)
+        strategies.append(st.tuples(real_name, csv_files).map(_with_upload))
     return st.one_of(strategies)
+
+
+def _as_csv_upload(body: dict[str, Any]) -> str:
+    """The rows of a predict body as CSV text (missing values as empty cells); text, not
+    bytes, so that schemathesis still sees a body valid for the ``binary`` file field."""
+    rows = body.get("instances") or [
+        dict(zip(body["inputs"], values, strict=True))
+        for values in zip(*body["inputs"].values(), strict=True)
+    ]
+    text = "\n".join(",".join("" if v is None else repr(v) for v in row.values()) for row in rows)
+    return f"{','.join(rows[0])}\n{text}\n"  # fmt: skip
+
+
+def _with_upload(pair: tuple[Case, str]) -> Case:
+    case, data = pair
+    case.body = {"file": data}
+    case.media_type = "multipart/form-data"
+    return case
 
 
 def _predict_body(features: list[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
@@ -344,12 +370,20 @@ def test_fuzz(world: FuzzWorld, label: str, credential: str) -> None:
         assert set(sent) <= {401, 404, 405}, Counter(sent)
 
 
-def test_fuzzing_reached_the_real_objects(world: FuzzWorld) -> None:
+@pytest.mark.parametrize(
+    "label",
+    [
+        "GET /api/v1/models/{name}/versions/{version}",
+        "GET /api/v1/models/{name}/versions/{version}/evaluation",
+        "POST /api/v1/models/{name}/predict/csv",
+    ],
+)
+def test_fuzzing_reached_the_real_objects(world: FuzzWorld, label: str) -> None:
     """The real-id half of the strategy does reach existing objects (a 200, not only 404s)."""
     headers = {"Authorization": f"Bearer {world.admin_key}"}
     seen: Counter[int] = Counter()
 
-    @given(case=_strategy(world, "GET /api/v1/models/{name}/versions/{version}"))
+    @given(case=_strategy(world, label))
     @HYPOTHESIS
     def fuzz(case: Case) -> None:
         seen[case.call(headers=headers).status_code] += 1

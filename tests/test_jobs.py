@@ -83,6 +83,7 @@ def test_job_reports_stages_in_order_with_rising_progress(
         "cross-validation 3/3",
         "fitting",
         "evaluating",
+        "explaining",
         "compiling",
         "registering",
     ]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from apiflask import APIBlueprint
@@ -51,6 +52,8 @@ EXPECTED_PERMISSIONS = {
     "datasets.upload": "train",
     "datasets.list_datasets": "read",
     "datasets.get_dataset": "read",
+    "datasets.preview": "read",
+    "algorithms.list_algorithms": "read",
     "training_jobs.create_job": "train",
     "training_jobs.list_jobs": "read",
     "training_jobs.get_job": "read",
@@ -58,14 +61,33 @@ EXPECTED_PERMISSIONS = {
     "models.get_model": "read",
     "models.list_versions": "read",
     "models.get_version": "read",
+    "models.get_evaluation": "read",
     "models.set_alias": "train",
     "models.delete_alias": "train",
     "predict.predict_v1": "predict",
     "predict.predict_kserve": "predict",
+    "predict.predict_csv": "predict",
     "keys.create_key": "admin",
     "keys.list_keys": "admin",
     "keys.revoke_key": "admin",
     "keys.list_audit": "admin",
+    # the web UI: pages need read; signing in and out, and the UI's files, are public
+    "web.static": "public",
+    "web.plotly_js": "public",
+    "web.login": "public",
+    "web.logout": "public",
+    "web.home": "read",
+    "web.datasets": "read",
+    "web.dataset": "read",
+    "web.train": "read",
+    "web.job": "read",
+    "web.models": "read",
+    "web.model": "read",
+    "web.compare": "read",
+    "web.version": "read",
+    "web.predict_picker": "read",
+    "web.predict": "read",
+    "web.api_access": "read",
 }
 ROLE_GRANTS = {
     "viewer": {"read"},
@@ -199,6 +221,15 @@ def _train(s: Served) -> Call:
     return Call("POST", "/api/v1/training-jobs", {"json": spec})
 
 
+def _predict_csv(s: Served) -> Call:
+    form = {"file": (io.BytesIO(s.small_csv), "rows.csv")}
+    return Call(
+        "POST",
+        "/api/v1/models/diabetes/predict/csv",
+        {"data": form, "content_type": "multipart/form-data"},
+    )
+
+
 PREDICT_ROWS = diabetes_rows(3)
 ROUTES: dict[str, Route] = {
     "static": Route(404, _get("/static/missing.txt")),
@@ -211,6 +242,8 @@ ROUTES: dict[str, Route] = {
     "datasets.upload": Route(201, _upload),
     "datasets.list_datasets": Route(200, _get("/api/v1/datasets?limit=5")),
     "datasets.get_dataset": Route(200, _get("/api/v1/datasets/{s.dataset_id}")),
+    "datasets.preview": Route(200, _get("/api/v1/datasets/{s.dataset_id}/preview?rows=3")),
+    "algorithms.list_algorithms": Route(200, _get("/api/v1/algorithms?task=regression")),
     "training_jobs.create_job": Route(202, _train),
     "training_jobs.list_jobs": Route(200, _get("/api/v1/training-jobs")),
     "training_jobs.get_job": Route(200, _get("/api/v1/training-jobs/{s.job_id}")),
@@ -218,6 +251,7 @@ ROUTES: dict[str, Route] = {
     "models.get_model": Route(200, _get("/api/v1/models/diabetes")),
     "models.list_versions": Route(200, _get("/api/v1/models/diabetes/versions")),
     "models.get_version": Route(200, _get("/api/v1/models/diabetes/versions/1")),
+    "models.get_evaluation": Route(200, _get("/api/v1/models/diabetes/versions/1/evaluation")),
     "models.set_alias": Route(
         200,
         lambda s: Call("PUT", "/api/v1/models/diabetes/aliases/staging", {"json": {"version": 1}}),
@@ -238,13 +272,32 @@ ROUTES: dict[str, Route] = {
             "POST", "/v1/models/diabetes:predict", {"json": {"instances": PREDICT_ROWS}}
         ),
     ),
+    "predict.predict_csv": Route(200, _predict_csv),
     "keys.create_key": Route(
         201, lambda s: Call("POST", "/api/v1/keys", {"json": {"role": "viewer", "name": "m"}})
     ),
     "keys.list_keys": Route(200, _get("/api/v1/keys")),
     "keys.revoke_key": Route(200, lambda s: Call("DELETE", f"/api/v1/keys/{s.throwaway_prefix()}")),
     "keys.list_audit": Route(200, _get("/api/v1/audit?limit=3")),
+    "web.static": Route(200, _get("/static/ui/css/mlserve.css")),
+    "web.plotly_js": Route(200, _get("/static/vendor/plotly.min.js")),
+    "web.login": Route(200, _get("/login")),
+    "web.logout": Route(303, lambda s: Call("POST", "/logout")),
+    "web.home": Route(200, _get("/")),
+    "web.datasets": Route(200, _get("/datasets")),
+    "web.dataset": Route(200, _get("/datasets/{s.dataset_id}")),
+    "web.train": Route(200, _get("/train?dataset={s.dataset_id}")),
+    "web.job": Route(200, _get("/jobs/{s.job_id}")),
+    "web.models": Route(200, _get("/models")),
+    "web.model": Route(200, _get("/models/diabetes")),
+    "web.compare": Route(200, _get("/models/diabetes/compare?a=1&b=1")),
+    "web.version": Route(200, _get("/models/diabetes/versions/1")),
+    "web.predict_picker": Route(200, _get("/predict")),
+    "web.predict": Route(200, _get("/models/diabetes/predict")),
+    "web.api_access": Route(200, _get("/api-access")),
 }
+# Pages answer people, not programs: no valid key sends them to the sign-in form.
+WEB_PAGES = {e for e, p in EXPECTED_PERMISSIONS.items() if e.startswith("web.") and p != "public"}
 # (credential, header form): what a request carries. None: no key at all.
 INVALID = {
     "malformed": "invalid API key",
@@ -345,6 +398,14 @@ def test_auth_matrix(served: Served, endpoint: str, kind: str, form: str | None)
     if allowed:
         assert response.status_code == route.status, response.get_data(as_text=True)[:500]
         return
+    if endpoint in WEB_PAGES:
+        if kind == "none" or kind in INVALID:
+            assert response.status_code == 302
+            location = urlsplit(response.headers["Location"])
+            assert (location.path, parse_qs(location.query)) == ("/login", {"next": [call.url]})
+        else:
+            assert (response.status_code, response.mimetype) == (403, "text/html")
+        return
     if kind == "none" or kind in INVALID:
         details = assert_error(response, 401, "unauthorized")
         expected = INVALID.get(kind, "an API key is required")
@@ -411,7 +472,7 @@ def documented_operations(app: Flask) -> dict[tuple[str, str], str]:
     operations = {}
     for rule in app.url_map.iter_rules():
         if rule.endpoint in EXPECTED_PERMISSIONS and not rule.endpoint.startswith(
-            ("static", "openapi.", "docs_assets.")
+            ("static", "openapi.", "docs_assets.", "web.")
         ):
             for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
                 operations[(method, openapi_path(rule.rule))] = rule.endpoint

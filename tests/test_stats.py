@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlserve.stats import TOP_CATEGORIES, column_summaries, column_summary, logical_type
+from mlserve.stats import (
+    MAX_HISTOGRAM_BINS,
+    TOP_CATEGORIES,
+    column_summaries,
+    column_summary,
+    histogram,
+    logical_type,
+)
 
 
 @pytest.mark.parametrize(
@@ -158,3 +165,77 @@ def test_column_summaries_follow_column_order_and_stringify_names() -> None:
 
 def test_column_summaries_of_frame_without_columns_is_empty() -> None:
     assert column_summaries(pd.DataFrame()) == []
+
+
+# --------------------------------------------------------------------------- histograms
+
+
+def test_histogram_of_few_values_is_numpys_auto_rule() -> None:
+    values = np.random.default_rng(1).gamma(2.0, size=60)
+    result = histogram(values)
+    assert result is not None
+    counts, edges = np.histogram(values, bins="auto")
+    assert len(counts) <= MAX_HISTOGRAM_BINS
+    assert result["edges"] == edges.tolist()
+    assert result["counts"] == counts.tolist()
+
+
+def test_histogram_of_many_values_is_capped_at_twenty_equal_bins() -> None:
+    values = np.random.default_rng(2).normal(size=50_000)
+    assert len(np.histogram_bin_edges(values, bins="auto")) - 1 > MAX_HISTOGRAM_BINS
+    result = histogram(values)
+    assert result is not None
+    assert MAX_HISTOGRAM_BINS == 20
+    assert len(result["counts"]) == 20 and len(result["edges"]) == 21
+    assert result["edges"][0] == values.min() and result["edges"][-1] == values.max()
+    widths = np.diff(result["edges"])
+    assert widths == pytest.approx(np.full(20, widths[0]))
+    assert sum(result["counts"]) == 50_000
+
+
+def test_column_summary_histogram_counts_sum_to_non_missing_values() -> None:
+    values = [1.0, 2.0, None, 2.5, 7.0, None, 3.0]
+    summary = column_summary("x", pd.Series(values, dtype="float64"))
+    bins = summary["histogram"]
+    assert sum(bins["counts"]) == len(values) - summary["missing"] == 5
+    assert len(bins["edges"]) == len(bins["counts"]) + 1
+    assert bins["edges"][0] == 1.0 and bins["edges"][-1] == 7.0
+    assert all(type(e) is float for e in bins["edges"])
+    assert all(type(c) is int for c in bins["counts"])
+
+
+def test_column_summary_integer_histogram_ignores_missing() -> None:
+    summary = column_summary("n", pd.Series([4, None, 6, 6], dtype="Int64"))
+    counts, edges = np.histogram([4.0, 6.0, 6.0], bins="auto")
+    assert summary["histogram"] == {"edges": edges.tolist(), "counts": counts.tolist()}
+    assert sum(summary["histogram"]["counts"]) == 3
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_column_summary_histogram_leaves_infinities_out() -> None:
+    summary = column_summary("x", pd.Series([1.0, np.inf, 2.0, -np.inf, 3.0]))
+    assert sum(summary["histogram"]["counts"]) == 3
+    assert summary["histogram"]["edges"][0] == 1.0 and summary["histogram"]["edges"][-1] == 3.0
+
+
+def test_column_summary_constant_column_has_one_bin() -> None:
+    summary = column_summary("c", pd.Series([5.0, 5.0, 5.0]))
+    assert summary["histogram"] == {"edges": [4.5, 5.5], "counts": [3]}
+
+
+@pytest.mark.parametrize(
+    "series",
+    [
+        pd.Series([None, None], dtype="float64"),
+        pd.Series(["a", "b"]),
+        pd.Series([True, False]),
+    ],
+    ids=["all-missing", "text", "boolean"],
+)
+def test_column_summary_without_numbers_has_no_histogram(series: pd.Series) -> None:
+    assert "histogram" not in column_summary("x", series)
+
+
+def test_histogram_of_no_finite_value_is_none() -> None:
+    assert histogram([np.nan, np.inf]) is None
+    assert histogram([]) is None

@@ -449,7 +449,7 @@ def test_train_diabetes_ridge_signature_and_params(
     assert json.loads(json.dumps(result.params)) == result.params
 
 
-def test_train_progress_is_monotonic_and_ends_evaluating(
+def test_train_progress_is_monotonic_and_ends_explaining(
     diabetes_ridge: tuple[TrainResult, ProgressRecorder],
 ) -> None:
     calls = diabetes_ridge[1].calls
@@ -459,7 +459,7 @@ def test_train_progress_is_monotonic_and_ends_evaluating(
     assert all(0.0 <= f <= 1.0 for f in fractions)
     assert stages[0] == "cleaning"
     assert stages[1:6] == [f"cross-validation {k}/5" for k in range(1, 6)]
-    assert stages[-2:] == ["fitting", "evaluating"]
+    assert stages[-3:] == ["fitting", "evaluating", "explaining"]
     assert fractions[-1] >= 0.85
 
 
@@ -467,9 +467,11 @@ def test_train_progress_without_cv_skips_cv_stages(iris: pd.DataFrame) -> None:
     recorder = ProgressRecorder()
     spec = make_spec(algorithm="logistic_regression", cv_folds=0)
     result = train(iris, spec, "classification", recorder)
-    assert [stage for _, stage in recorder.calls] == ["cleaning", "fitting", "evaluating"]
-    assert [f for f, _ in recorder.calls] == [0.05, 0.7, 0.85]
+    stages = [stage for _, stage in recorder.calls]
+    assert stages == ["cleaning", "fitting", "evaluating", "explaining"]
+    assert [f for f, _ in recorder.calls] == [0.05, 0.7, 0.85, 0.87]
     assert result.cv_metrics == {"folds": 0}
+    assert result.evaluation is not None and result.evaluation["cv"] == {"folds": 0}
 
 
 def test_train_feature_subset_in_given_order(diabetes: pd.DataFrame) -> None:

@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
     """
     from mlserve.api import register_api
     from mlserve.api.schemas import ErrorOut
+    from mlserve.web import register_web
 
     settings = settings or Settings()
     if overrides:
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
     app.url_map.merge_slashes = False  # "//" is a 404, not a redirect to another resource
     app.extensions["mlserve"] = ctx
     register_api(app)
+    register_web(app)
     return app
 
 

@@ -213,6 +213,17 @@ class KeyCache:
         Unauthorized
             No key, a malformed or unknown key, a revoked or expired one.
         """
+        row = self.verify(key)
+        return Principal(row.prefix, row.role)
+
+    def verify(self, key: str | None) -> ApiKey:
+        """The row of ``key``, once checked valid (its HMAC, revocation and expiry).
+
+        Raises
+        ------
+        Unauthorized
+            No key, a malformed or unknown key, a revoked or expired one.
+        """
         if not key:
             raise Unauthorized("an API key is required (Authorization: Bearer <key>)")
         match = KEY_PATTERN.fullmatch(key)
@@ -224,13 +235,34 @@ class KeyCache:
             row.key_hmac, key_hmac(self._ctx.secret_key, key)
         ):
             raise Unauthorized("invalid API key")
+        self._check_in_force(row)
+        return row
+
+    def authenticate_session(self, prefix: str, key_id: str) -> Principal:
+        """The principal of a web session signed in with the key ``prefix`` (row ``key_id``).
+
+        The session holds no secret: its cookie is signed by the server, and the
+        key it names must still be in force (same cache and delay as keys).
+
+        Raises
+        ------
+        Unauthorized
+            The key no longer exists, or was revoked or has expired.
+        """
+        row = self._row(prefix)
+        if row is None or not hmac.compare_digest(row.id.encode(), key_id.encode()):
+            raise Unauthorized("the API key of this session no longer exists")
+        self._check_in_force(row)
+        return Principal(row.prefix, row.role)
+
+    def _check_in_force(self, row: ApiKey) -> None:
+        """Refuse a revoked or expired key; note its use otherwise."""
         now = utcnow()
         if row.revoked_at is not None:
-            raise Unauthorized("this API key was revoked", {"key_prefix": prefix})
+            raise Unauthorized("this API key was revoked", {"key_prefix": row.prefix})
         if row.expires_at is not None and as_utc(row.expires_at) <= now:
-            raise Unauthorized("this API key has expired", {"key_prefix": prefix})
-        self._touch(prefix, now)
-        return Principal(prefix, row.role)
+            raise Unauthorized("this API key has expired", {"key_prefix": row.prefix})
+        self._touch(row.prefix, now)
 
     def forget(self, prefix: str) -> None:
         """Drop ``prefix`` so its row is read again on next use."""

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -50,8 +52,14 @@ def detect_format(filename: str, head: bytes) -> str:
     return "csv"
 
 
-def _check_csv_shape(data: bytes, max_columns: int) -> None:
-    """Reject a CSV with no header, duplicate or empty column names, or ragged rows."""
+def check_csv_shape(data: bytes, max_columns: int) -> None:
+    """Reject a CSV with no header, duplicate or empty column names, or ragged rows.
+
+    Raises
+    ------
+    ValidationFailed
+        With ``details.field`` ``"file"`` (and ``line`` for a ragged row).
+    """
     text = io.StringIO(data.decode("utf-8-sig", errors="replace"), newline="")
     reader = csv.reader(text)
     try:
@@ -126,7 +134,7 @@ def parse_upload(filename: str, data: bytes, max_columns: int) -> tuple[pd.DataF
         frame = _read_parquet(data)
         _check_columns([str(c) for c in frame.columns], max_columns)
     else:
-        _check_csv_shape(data, max_columns)
+        check_csv_shape(data, max_columns)
         try:
             frame = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
         except (pd.errors.ParserError, ValueError) as exc:
@@ -274,6 +282,56 @@ def read_frame(ctx: Context, dataset: Dataset) -> pd.DataFrame:
     """
     data = ctx.store.get_bytes(dataset.artifact_key, expected_sha256=dataset.sha256)
     return _normalise(pd.read_parquet(io.BytesIO(data)))
+
+
+def preview(ctx: Context, dataset: Dataset, n_rows: int) -> dict[str, Any]:
+    """The first ``n_rows`` rows of a stored dataset, JSON-ready.
+
+    Only the first record batch of the Parquet file is decoded (after the whole
+    file's sha256 is checked).
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows wanted (fewer when the dataset is shorter).
+
+    Returns
+    -------
+    dict
+        ``columns`` (names), ``rows`` (one list of values per row, in column
+        order: numbers, booleans and text as JSON values, missing and non-finite
+        values as ``None``, anything else as its text) and ``n_rows`` (rows of
+        the whole dataset).
+
+    Raises
+    ------
+    NotFound, Conflict
+        If the file is missing or fails its digest check.
+    """
+    data = ctx.store.get_bytes(dataset.artifact_key, expected_sha256=dataset.sha256)
+    parquet = pq.ParquetFile(io.BytesIO(data))
+    batch = next(parquet.iter_batches(batch_size=n_rows), None)
+    table = (
+        pa.Table.from_batches([batch]) if batch is not None else parquet.schema_arrow.empty_table()
+    )
+    frame = _normalise(table.to_pandas())
+    return {
+        "columns": list(frame.columns),
+        "rows": [[_json_cell(v) for v in row] for row in frame.itertuples(index=False)],
+        "n_rows": dataset.n_rows,
+    }
+
+
+def _json_cell(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bool | int | str):
+        return value
+    return str(value)
 
 
 def column_index(dataset: Dataset) -> dict[str, dict[str, Any]]:

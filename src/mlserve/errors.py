@@ -5,6 +5,9 @@
     MlserveError (500, "internal_error")
     ├── BadRequest (400, "bad_request")
     │   └── MalformedJSON (400, "malformed_json")
+    ├── Unauthorized (401, "unauthorized")
+    ├── Forbidden (403, "forbidden")
+    │   └── CsrfFailed (403, "csrf_failed")
     ├── NotFound (404, "not_found")
     ├── Conflict (409, "conflict")
     ├── PayloadTooLarge (413, "payload_too_large")
@@ -71,6 +74,12 @@ class Forbidden(MlserveError):
 
     status_code = 403
     code = "forbidden"
+
+
+class CsrfFailed(Forbidden):
+    """A change requested through a web session lacks its CSRF token (403)."""
+
+    code = "csrf_failed"
 
 
 class NotFound(MlserveError):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from mlserve.context import Context
+from mlserve.errors import NotFound
 from mlserve.models import ModelVersion
 from mlserve.registry import (
     aliases,
@@ -53,6 +56,32 @@ def describe_version(ctx: Context, name: str, version: int) -> dict[str, Any]:
     row = get_version(ctx, name, version)
     names = [a for a, v in aliases(ctx, name).items() if v == version]
     return version_view(row, sorted(names))
+
+
+def describe_evaluation(ctx: Context, name: str, version: int) -> dict[str, Any]:
+    """Plot data of one version on its test split (see :mod:`mlserve.evaluation`).
+
+    Returns
+    -------
+    dict
+        ``model_name``, ``version``, then the evaluation recorded at training time.
+
+    Raises
+    ------
+    NotFound
+        If the model or version does not exist, or the version has no evaluation
+        (registered before mlserve recorded one).
+    """
+    row = get_version(ctx, name, version)
+    with ctx.db.session() as session:
+        recorded = session.scalar(select(ModelVersion.evaluation).where(ModelVersion.id == row.id))
+    if not recorded:
+        raise NotFound(
+            f"model {name!r} version {version} has no evaluation recorded "
+            "(it was registered before mlserve recorded them)",
+            {"resource": "evaluation", "model": name, "version": version},
+        )
+    return {"model_name": name, "version": version, **recorded}
 
 
 def describe_model(ctx: Context, name: str) -> dict[str, Any]:

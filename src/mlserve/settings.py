@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         in seconds: the delay for a revocation to reach other processes.
     public_docs : bool
         Serve ``/docs`` and ``/openapi.json`` without a key.
+    session_cookie_secure : bool
+        Mark the web UI's session cookie ``Secure`` (sent over HTTPS only); turn
+        it on whenever the UI is reached through TLS.
+    session_max_age_s : float
+        Lifetime of a web UI sign-in, in seconds, counted from the sign-in (not
+        renewed by use); the cookie expires then and the server refuses it after.
     bootstrap_admin_key : bool
         On the first start with no key at all, ``mlserve serve`` creates one
         admin key and prints it once.
@@ -127,6 +133,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     auth_cache_ttl_s: float = Field(default=5.0, ge=0)
     public_docs: bool = True
+    session_cookie_secure: bool = False
+    session_max_age_s: float = Field(default=8 * 3600, gt=0, le=366 * 86400)
     bootstrap_admin_key: bool = True
     rate_limit_storage_url: str = "memory://"
     rate_limit_per_key: str = "1000/second"

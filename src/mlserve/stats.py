@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 TOP_CATEGORIES = 10
+MAX_HISTOGRAM_BINS = 20
 
 
 def logical_type(series: pd.Series) -> str:
@@ -29,6 +31,35 @@ def logical_type(series: pd.Series) -> str:
 def _finite(value: Any) -> float | None:
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+def histogram(values: Any, max_bins: int = MAX_HISTOGRAM_BINS) -> dict[str, list[Any]] | None:
+    """Equal-width histogram of the finite values of ``values``.
+
+    The number of bins is numpy's ``"auto"`` rule (the larger of the
+    Freedman-Diaconis and Sturges bin counts, ``numpy.histogram_bin_edges``),
+    capped at ``max_bins``; missing and infinite values are left out.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_values,)
+    max_bins : int
+
+    Returns
+    -------
+    dict or None
+        ``{"edges": [n + 1 floats], "counts": [n ints]}``, the last bin closed on
+        both sides (numpy's convention); ``None`` when no value is finite.
+    """
+    array = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=np.float64)
+    array = array[np.isfinite(array)]
+    if not len(array):
+        return None
+    edges = np.histogram_bin_edges(array, bins="auto")
+    if len(edges) - 1 > max_bins:
+        edges = np.histogram_bin_edges(array, bins=max_bins)
+    counts, edges = np.histogram(array, bins=edges)
+    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
 
 
 def column_summary(name: str, series: pd.Series) -> dict[str, Any]:
@@ -59,6 +90,9 @@ def column_summary(name: str, series: pd.Series) -> dict[str, Any]:
             mean=_finite(present.mean()),
             std=_finite(present.std()) if len(present) > 1 else None,
         )
+        bins = histogram(present)
+        if bins is not None:
+            summary["histogram"] = bins
     else:
         counts = present.astype(str).value_counts().head(TOP_CATEGORIES)
         summary["top"] = [{"value": str(v), "count": int(c)} for v, c in counts.items()]

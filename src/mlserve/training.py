@@ -19,6 +19,7 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
+from mlserve import evaluation
 from mlserve.catalogue import build_estimator, get_algorithm, inner_estimator
 from mlserve.errors import ValidationFailed
 from mlserve.metrics import classification_metrics, regression_metrics
@@ -188,6 +189,8 @@ class TrainResult:
         Rows in each split.
     test_frame : DataFrame of shape (n_test, n_features) or None
         The held-out rows (model input dtypes), for checking a compiled model.
+    evaluation : dict or None
+        Plot data on the test split (see :func:`mlserve.evaluation.evaluate`).
     """
 
     pipeline: Pipeline
@@ -200,6 +203,7 @@ class TrainResult:
     n_train: int
     n_test: int
     test_frame: pd.DataFrame | None = None
+    evaluation: dict[str, Any] | None = None
 
 
 def clean(frame: pd.DataFrame, spec: TrainSpec) -> pd.DataFrame:
@@ -255,6 +259,15 @@ def train(
     training_seconds = time.perf_counter() - started
     progress(0.85, "evaluating")
     metrics = evaluate(pipeline, X_test, y_test, task)
+    plots = evaluation.evaluate(
+        pipeline,
+        X_test,
+        y_test,
+        task,
+        cv_metrics,
+        spec.random_state,
+        before_importance=lambda: progress(0.87, "explaining"),
+    )
     classes = getattr(pipeline, "classes_", None) if task == "classification" else None
     signature["output"] = output_signature(y, task, classes)
     params = _jsonable_params(
@@ -271,6 +284,7 @@ def train(
         len(X_train),
         len(X_test),
         X_test,
+        plots,
     )
 
 

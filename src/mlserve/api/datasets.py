@@ -8,7 +8,14 @@ from apiflask import APIBlueprint
 from flask import current_app, request
 
 from mlserve import datasets as service
-from mlserve.api.schemas import DatasetListOut, DatasetOut, DatasetUploadIn, PageIn
+from mlserve.api.schemas import (
+    DatasetListOut,
+    DatasetOut,
+    DatasetUploadIn,
+    PageIn,
+    PreviewIn,
+    PreviewOut,
+)
 from mlserve.api.security import requires
 from mlserve.errors import ValidationFailed
 from mlserve.models import Dataset
@@ -50,3 +57,13 @@ def list_datasets(query_data: dict[str, int]) -> dict[str, list[Dataset]]:
 @bp.doc(summary="One dataset with its columns and statistics", responses={404: "not found"})
 def get_dataset(dataset_id: str) -> Dataset:
     return service.get_dataset(current_app.extensions["mlserve"], dataset_id)
+
+
+@bp.get("/<dataset_id>/preview")
+@requires("read")
+@bp.input(PreviewIn, location="query")
+@bp.output(PreviewOut)
+@bp.doc(summary="The first rows of a dataset (1 to 100)", responses={404: "not found"})
+def preview(dataset_id: str, query_data: dict[str, int]) -> dict[str, Any]:
+    ctx = current_app.extensions["mlserve"]
+    return service.preview(ctx, service.get_dataset(ctx, dataset_id), query_data["rows"])

@@ -47,8 +47,10 @@ class OrjsonProvider(JSONProvider):
         return json_response(args[0] if len(args) == 1 else (args or kwargs))
 
 
-# Endpoints whose body is not JSON (multipart uploads).
-NON_JSON_ENDPOINTS = frozenset({"datasets.upload"})
+# Endpoints whose body is not JSON (multipart uploads, the web UI's HTML forms).
+NON_JSON_ENDPOINTS = frozenset(
+    {"datasets.upload", "predict.predict_csv", "web.login", "web.logout"}
+)
 
 
 def require_json_body() -> None:

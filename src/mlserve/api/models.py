@@ -11,6 +11,7 @@ from mlserve import registry, registry_views
 from mlserve.api.schemas import (
     AliasIn,
     AliasOut,
+    EvaluationOut,
     ModelListOut,
     ModelOut,
     VersionListOut,
@@ -30,6 +31,17 @@ bp = APIBlueprint("models", __name__, url_prefix="/api/v1/models", tag="models")
 )
 def get_version(name: str, version: int) -> dict[str, Any]:
     return registry_views.describe_version(current_app.extensions["mlserve"], name, version)
+
+
+@bp.get("/<name>/versions/<int:version>/evaluation")
+@requires("read")
+@bp.output(EvaluationOut)
+@bp.doc(
+    summary="Plot data of a version on its test split, computed at training time",
+    responses={404: "no such version, or no evaluation recorded for it"},
+)
+def get_evaluation(name: str, version: int) -> dict[str, Any]:
+    return registry_views.describe_evaluation(current_app.extensions["mlserve"], name, version)
 
 
 @bp.get("")

@@ -6,11 +6,13 @@ from typing import Any
 
 from apiflask import APIBlueprint
 from flask import Response, current_app, request
+from werkzeug.http import quote_header_value
 
 from mlserve.api.jsonio import json_response, read_json_body
+from mlserve.api.schemas import PredictCsvIn
 from mlserve.api.security import requires
 from mlserve.errors import ValidationFailed
-from mlserve.serving import PredictionResult, predict
+from mlserve.serving import PredictionResult, csvio, predict
 
 bp = APIBlueprint("predict", __name__, tag="predict")
 
@@ -145,6 +147,37 @@ def predict_v1(name: str) -> Response:
     return json_response(prediction_payload(result))
 
 
+@bp.post("/api/v1/models/<name>/predict/csv")
+@requires("predict")
+@bp.input(PredictCsvIn, location="form_and_files", validation=False)
+@bp.doc(
+    summary="Predict every row of a CSV file; answers the CSV with predictions appended",
+    responses={
+        200: "the uploaded columns, then prediction and probability_<class> (text/csv)",
+        404: "unknown model, alias or version",
+        409: "artifact corrupt",
+        413: "file too large or too many rows",
+        415: "not CSV",
+        422: "invalid file or cell (details: row and field)",
+    },
+)
+def predict_csv(name: str, form_and_files_data: Any) -> Response:
+    alias, version = _selector()
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationFailed("send the CSV as multipart field 'file'", {"field": "file"})
+    ctx = current_app.extensions["mlserve"]
+    result = csvio.predict_csv(
+        ctx, name, upload.filename or "upload.csv", upload.stream.read(), alias, version
+    )
+    filename = f"{result.model_name}-v{result.model_version}-predictions.csv"
+    response = Response(result.content, mimetype="text/csv")
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename={quote_header_value(filename, allow_token=False)}"
+    )
+    return response
+
+
 @bp.post("/v1/models/<name>:predict")
 @requires("predict")
 @bp.doc(
@@ -161,7 +194,9 @@ def document_request_bodies(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
     """Add the predict request and response bodies to the OpenAPI document.
 
     The views parse their bodies with orjson directly (no schema library on
-    the hot path), so the bodies are described here instead of by a schema.
+    the hot path), so the bodies are described here instead of by a schema;
+    so are the query parameters (checked by :func:`parse_selector`) and the CSV
+    route's ``text/csv`` answer.
     """
     if isinstance(spec, str):  # only with SPEC_PROCESSOR_PASS_OBJECT, which mlserve leaves off
         return spec
@@ -170,6 +205,8 @@ def document_request_bodies(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
     if MANGLED_KSERVE_PATH in paths:
         paths[KSERVE_PATH] = paths.pop(MANGLED_KSERVE_PATH)
     for path, item in paths.items():
+        if path.endswith("/predict/csv"):
+            _document_csv(item.get("post", {}))
         if path.endswith("/predict") or path.endswith(":predict"):
             operation = item.get("post", {})
             operation["requestBody"] = {
@@ -182,3 +219,10 @@ def document_request_bodies(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
             if path.startswith("/api/"):
                 operation["parameters"] = [*operation.get("parameters", []), *QUERY_PARAMETERS]
     return spec
+
+
+def _document_csv(operation: dict[str, Any]) -> None:
+    """The CSV route's query parameters and its ``text/csv`` answer."""
+    operation["parameters"] = [*operation.get("parameters", []), *QUERY_PARAMETERS]
+    answer = operation.setdefault("responses", {}).setdefault("200", {})
+    answer["content"] = {"text/csv": {"schema": {"type": "string"}}}

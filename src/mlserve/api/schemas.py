@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from apiflask import Schema
+from apiflask.fields import Boolean, Dict, File, Float, Integer, List, Nested, Raw, String
 from apiflask.fields import DateTime as _DateTime
-from apiflask.fields import Dict, File, Float, Integer, List, Nested, Raw, String
-from apiflask.validators import Length, Range
+from apiflask.validators import Length, OneOf, Range
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
@@ -32,6 +32,11 @@ class ErrorOut(Schema):
     error = Nested(ErrorBody, required=True)
 
 
+class HistogramOut(Schema):
+    edges = List(Float(), required=True, metadata={"description": "n + 1 bin edges"})
+    counts = List(Integer(), required=True, metadata={"description": "n bin counts"})
+
+
 class ColumnOut(Schema):
     name = String(required=True)
     type = String(required=True, metadata={"description": "number, integer, boolean or string"})
@@ -43,11 +48,22 @@ class ColumnOut(Schema):
     mean = Float(allow_none=True)
     std = Float(allow_none=True)
     top = List(Dict(), metadata={"description": "most frequent values with counts"})
+    histogram = Nested(
+        HistogramOut,
+        metadata={
+            "description": "numeric columns: at most 20 equal-width bins of the finite values "
+            "(absent for all-missing columns and datasets uploaded before histograms)"
+        },
+    )
 
 
 class DatasetUploadIn(Schema):
     file = File(required=True, metadata={"description": "CSV (UTF-8, header row) or Parquet"})
     name = String(validate=Length(1, 200))
+
+
+class PredictCsvIn(Schema):
+    file = File(required=True, metadata={"description": "CSV (UTF-8, header row)"})
 
 
 class DatasetOut(Schema):
@@ -65,6 +81,20 @@ class DatasetOut(Schema):
 
 class DatasetListOut(Schema):
     datasets = List(Nested(DatasetOut), required=True)
+
+
+class PreviewIn(Schema):
+    rows = Integer(load_default=20, validate=Range(1, 100), metadata={"description": "1 to 100"})
+
+
+class PreviewOut(Schema):
+    columns = List(String(), required=True)
+    rows = List(
+        List(Raw(allow_none=True)),
+        required=True,
+        metadata={"description": "the first rows, values in column order, null for missing"},
+    )
+    n_rows = Integer(required=True, metadata={"description": "rows in the whole dataset"})
 
 
 class PageIn(Schema):
@@ -232,3 +262,95 @@ class AuditEventOut(Schema):
 
 class AuditListOut(Schema):
     events = List(Nested(AuditEventOut), required=True)
+
+
+class AlgorithmsIn(Schema):
+    task = String(validate=OneOf(["regression", "classification"]))
+
+
+class ParamFormOut(Schema):
+    type = String(required=True, metadata={"description": "number, integer, boolean or string"})
+    choices = List(Raw(), allow_none=True, metadata={"description": "allowed values, or null"})
+    minimum = Float(allow_none=True)
+    maximum = Float(allow_none=True)
+    exclusive_minimum = Boolean(required=True)
+    exclusive_maximum = Boolean(required=True)
+
+
+class ParamOut(Schema):
+    name = String(required=True)
+    default = Raw(allow_none=True, metadata={"description": "mlserve's default"})
+    type = String(
+        required=True,
+        metadata={"description": "the default's form: number, integer, boolean or string"},
+    )
+    choices = List(Raw(), allow_none=True)
+    minimum = Float(allow_none=True)
+    maximum = Float(allow_none=True)
+    exclusive_minimum = Boolean(required=True)
+    exclusive_maximum = Boolean(required=True)
+    nullable = Boolean(required=True, metadata={"description": "null is accepted"})
+    accepts = List(
+        Nested(ParamFormOut),
+        required=True,
+        metadata={"description": "every JSON form the estimator accepts (the first fields: "
+                  "the form of the default)"},
+    )  # fmt: skip
+
+
+class AlgorithmOut(Schema):
+    name = String(required=True)
+    task = String(required=True)
+    estimator = String(required=True, metadata={"description": "scikit-learn class"})
+    params = List(Nested(ParamOut), required=True)
+
+
+class AlgorithmListOut(Schema):
+    algorithms = List(Nested(AlgorithmOut), required=True)
+
+
+class PredictedVsActualOut(Schema):
+    actual = List(Float(), required=True)
+    predicted = List(Float(), required=True)
+    n_total = Integer(required=True, metadata={"description": "test rows (points: at most 2,000)"})
+
+
+class ConfusionMatrixOut(Schema):
+    labels = List(Raw(), required=True)
+    matrix = List(
+        List(Integer()), required=True, metadata={"description": "rows actual, columns predicted"}
+    )
+
+
+class RocCurveOut(Schema):
+    label = Raw(required=True, metadata={"description": "the positive class"})
+    fpr = List(Float(), required=True)
+    tpr = List(Float(), required=True)
+    auc = Float(allow_none=True)
+
+
+class PrecisionRecallOut(Schema):
+    label = Raw(required=True, metadata={"description": "the positive class"})
+    precision = List(Float(), required=True)
+    recall = List(Float(), required=True)
+    average_precision = Float(allow_none=True)
+
+
+class ImportanceOut(Schema):
+    feature = String(required=True)
+    mean = Float(allow_none=True, metadata={"description": "mean drop of the score"})
+    std = Float(allow_none=True)
+
+
+class EvaluationOut(Schema):
+    model_name = String(required=True)
+    version = Integer(required=True)
+    task = String(required=True)
+    n_test = Integer(required=True, metadata={"description": "rows in the test split"})
+    predicted_vs_actual = Nested(PredictedVsActualOut)
+    residuals = Nested(HistogramOut, metadata={"description": "actual - predicted"})
+    confusion_matrix = Nested(ConfusionMatrixOut)
+    roc = List(Nested(RocCurveOut))
+    precision_recall = List(Nested(PrecisionRecallOut))
+    permutation_importance = List(Nested(ImportanceOut), required=True)
+    cv = Dict(required=True, metadata={"description": "the version's cv_metrics"})

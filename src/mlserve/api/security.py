@@ -4,6 +4,10 @@ Views declare their permission with :func:`requires` (or :func:`public`); routes
 registered by APIFlask and Flask themselves get theirs from :data:`BUILTIN`. A route
 with no declared permission is refused to everyone but admins (fail closed), and
 ``tests/test_security.py`` walks the URL map so that none ships without one.
+
+A request is authenticated by its key header (``Authorization: Bearer`` or
+``X-API-Key``) or, when it sends neither, by the web UI's session cookie
+(:mod:`mlserve.web.session`); changes made through the session need its CSRF token.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from mlserve import audit
 from mlserve.auth import ANONYMOUS_ADMIN, Principal, authorize, bearer_key
 from mlserve.context import Context
 from mlserve.errors import Unauthorized
+from mlserve.web import session as web_session
 
 View = TypeVar("View", bound=Callable[..., Any])
 PUBLIC = "public"
@@ -28,9 +33,10 @@ BUILTIN: dict[str, str] = {
     "openapi.docs": DOCS,
     "openapi.swagger_ui_oauth_redirect": DOCS,
     "docs_assets.asset": DOCS,
+    "web.static": PUBLIC,  # the web UI's scripts and stylesheet
 }
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-NOT_AUDITED = frozenset({"predict.predict_v1", "predict.predict_kserve"})
+NOT_AUDITED = frozenset({"predict.predict_v1", "predict.predict_kserve", "predict.predict_csv"})
 
 
 def requires(permission: str) -> Callable[[View], View]:
@@ -112,6 +118,8 @@ def check_access() -> None:
     Raises
     ------
     Unauthorized, Forbidden
+    CsrfFailed
+        A change authenticated by the session cookie without the session's token.
     """
     endpoint = request.endpoint
     if endpoint is None:  # no route matched: Flask answers 404 or 405
@@ -121,17 +129,31 @@ def check_access() -> None:
     if permission == PUBLIC:
         return
     try:
-        principal = principal_for(
-            ctx,
-            request.headers.get("Authorization"),
-            request.headers.get("X-API-Key"),
-            request.remote_addr,
-        )
+        principal = authenticate_request(ctx)
     except Unauthorized as exc:  # a revoked or expired key still names itself in the audit
         g.claimed_prefix = exc.details.get("key_prefix")
         raise
     g.principal = principal
+    if g.get("by_session") and request.method in MUTATING:
+        web_session.check_csrf()
     authorize(principal, permission)
+
+
+def authenticate_request(ctx: Context) -> Principal:
+    """The request's principal: from its key header, else from its session cookie.
+
+    Raises
+    ------
+    Unauthorized, TooManyRequests
+    """
+    authorization = request.headers.get("Authorization")
+    api_key = request.headers.get("X-API-Key")
+    if ctx.settings.auth and authorization is None and api_key is None:
+        claim = web_session.claim()
+        if claim is not None:
+            g.by_session = True
+            return web_session.authenticate(ctx, claim, request.remote_addr)
+    return principal_for(ctx, authorization, api_key, request.remote_addr)
 
 
 def record_mutation(response: Response) -> Response:
@@ -162,23 +184,31 @@ def record_mutation(response: Response) -> Response:
     return response
 
 
-# Headers on every answer (OWASP Secure Headers Project). The Swagger UI page needs
-# its inline bootstrap script and styles; everything else it loads is served by mlserve.
+# Headers on every answer (OWASP Secure Headers Project). Scripts run only from
+# mlserve's own files (the web UI has no inline script); the Swagger UI page alone
+# needs its inline bootstrap script, and gets DOCS_CSP. Styles may be inline (Plotly
+# and Swagger UI set them).
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+DOCS_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
+DOCS_PAGES = frozenset({"openapi.docs", "openapi.swagger_ui_oauth_redirect"})
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Resource-Policy": "same-origin",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
-    ),
+    "Content-Security-Policy": CSP,
 }
 
 
 def add_security_headers(response: Response) -> Response:
     """``after_request`` hook: the headers of :data:`SECURITY_HEADERS`, and no caching
-    of API answers (they may carry data a key was needed to see)."""
+    of API answers or pages (they may carry data a key was needed to see)."""
+    if request.endpoint in DOCS_PAGES:
+        response.headers.setdefault("Content-Security-Policy", DOCS_CSP)
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     if not request.path.startswith("/docs"):

@@ -1,0 +1,43 @@
+// The evaluation plots of a version, from GET /api/v1/models/<name>/versions/<v>/evaluation.
+import { fill, h, number } from "./dom.js";
+import * as plots from "./plots.js";
+
+// kind -> [title, description, draw(element, evaluation, version)]; in page order.
+const KINDS = {
+  predicted_vs_actual: [
+    "Predicted vs actual",
+    (e) => `Test rows${e.predicted_vs_actual.n_total > e.predicted_vs_actual.actual.length ? ` (${number(e.predicted_vs_actual.actual.length)} of ${number(e.predicted_vs_actual.n_total)} shown)` : ""}; on the dashed line, predictions are exact.`,
+    (el, e, v) => plots.predictedVsActual(el, e.predicted_vs_actual, v.signature.output.name),
+  ],
+  residuals: ["Residuals", () => "Actual minus predicted, every test row.", (el, e) => plots.residuals(el, e.residuals)],
+  confusion_matrix: ["Confusion matrix", () => "Rows: actual class; columns: predicted class.", (el, e) => plots.confusionMatrix(el, e.confusion_matrix)],
+  roc: ["ROC curve", (e) => (e.roc.length > 1 ? "One class against the rest, per class." : "Positive class against the other."), (el, e) => plots.roc(el, e.roc)],
+  precision_recall: ["Precision-recall", (e) => (e.precision_recall.length > 1 ? "One class against the rest, per class." : "Positive class."), (el, e) => plots.precisionRecall(el, e.precision_recall)],
+  permutation_importance: [
+    "Permutation importance",
+    () => "How much the test score drops when a feature's values are shuffled (mean ± std over repeats).",
+    (el, e) => plots.importance(el, e.permutation_importance),
+  ],
+  cv: ["Cross-validation scores", (e) => `Each fold's score (${e.cv.folds} folds).`, (el, e) => plots.cvSpread(el, e.cv)],
+};
+
+function present(evaluation, kind) {
+  const data = evaluation[kind];
+  if (data === undefined || data === null) return false;
+  if (Array.isArray(data)) return data.length > 0;
+  if (kind === "cv") return (data.folds || 0) > 0;
+  return true;
+}
+
+export function showEvaluation(container, evaluation, version) {
+  const drawn = [];
+  const figures = [];
+  for (const [kind, [title, describe, draw]] of Object.entries(KINDS)) {
+    if (!present(evaluation, kind)) continue;
+    const plot = h("div", { class: "plot", "data-plot": kind });
+    figures.push(h("figure", {}, h("figcaption", {}, title), h("p", { class: "hint" }, describe(evaluation)), plot));
+    drawn.push(() => draw(plot, evaluation, version));
+  }
+  fill(container, figures.length ? figures : h("p", { class: "muted" }, "Nothing to plot for this version."));
+  drawn.forEach((draw) => draw());
+}
