@@ -93,6 +93,7 @@ def add_version(
         onnx_artifact_key=onnx_artifact.key if onnx_artifact else None,
         onnx_sha256=onnx_artifact.sha256 if onnx_artifact else None,
         onnx_size_bytes=onnx_artifact.size_bytes if onnx_artifact else None,
+        reference=result.reference,
     )
     session.add(version)
     bump_generation(session)

@@ -20,6 +20,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
 from mlserve.catalogue import build_estimator, get_algorithm, inner_estimator
+from mlserve.drift import reference_statistics
 from mlserve.errors import ValidationFailed
 from mlserve.metrics import classification_metrics, regression_metrics
 from mlserve.preprocessing import build_preprocessor
@@ -51,6 +52,9 @@ class TrainSpec(BaseModel):
         Seed of the split, the folds and the estimator.
     drop_duplicates, drop_missing_target : bool
         Cleaning applied before the split.
+    include_samples : bool
+        Train on the dataset plus the samples stored for ``model_name``
+        (``POST /api/v1/models/{name}/retrain`` sets it; see :mod:`mlserve.online`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -67,6 +71,7 @@ class TrainSpec(BaseModel):
     random_state: int = Field(default=0, ge=0, le=2**32 - 1)
     drop_duplicates: bool = False
     drop_missing_target: bool = True
+    include_samples: bool = False
 
     @field_validator("params")
     @classmethod
@@ -188,6 +193,9 @@ class TrainResult:
         Rows in each split.
     test_frame : DataFrame of shape (n_test, n_features) or None
         The held-out rows (model input dtypes), for checking a compiled model.
+    reference : dict or None
+        Per-feature statistics of the training split, for drift
+        (:func:`mlserve.drift.reference_statistics`).
     """
 
     pipeline: Pipeline
@@ -200,6 +208,7 @@ class TrainResult:
     n_train: int
     n_test: int
     test_frame: pd.DataFrame | None = None
+    reference: dict[str, Any] | None = None
 
 
 def clean(frame: pd.DataFrame, spec: TrainSpec) -> pd.DataFrame:
@@ -271,6 +280,7 @@ def train(
         len(X_train),
         len(X_test),
         X_test,
+        reference_statistics(X_train, signature, spec.random_state),
     )
 
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from apiflask import APIFlask
 
-from mlserve.api import datasets, docs, health, keys, models, predict, training_jobs
+from mlserve.api import (
+    datasets,
+    docs,
+    health,
+    keys,
+    metrics,
+    models,
+    online,
+    predict,
+    training_jobs,
+)
 from mlserve.api.errors import register_error_handlers
 from mlserve.api.fastlane import PredictFastLane
 from mlserve.api.jsonio import OrjsonProvider, require_json_body
@@ -17,7 +27,7 @@ def register_api(app: APIFlask) -> None:
     register_error_handlers(app)
     register_security(app)
     app.before_request(require_json_body)
-    for module in (health, datasets, training_jobs, models, predict, keys, docs):
+    for module in (health, datasets, training_jobs, models, predict, online, metrics, keys, docs):
         app.register_blueprint(module.bp)
     app.spec_processor(lambda spec: document_security(app, predict.document_request_bodies(spec)))
     ctx = app.extensions["mlserve"]

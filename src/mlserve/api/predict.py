@@ -44,6 +44,10 @@ PREDICT_RESPONSE = {
         "classes": {"type": "array", "items": {}},
         "model_name": {"type": "string"},
         "model_version": {"type": "integer"},
+        "prediction_id": {
+            "type": "string",
+            "description": "id for POST /api/v1/predictions/{id}/feedback",
+        },
     },
 }
 
@@ -119,6 +123,7 @@ def prediction_payload(result: PredictionResult) -> dict[str, Any]:
         "predictions": result.predictions,
         "model_name": result.model_name,
         "model_version": result.model_version,
+        "prediction_id": result.prediction_id,
     }
     if result.probabilities is not None:
         payload["probabilities"] = result.probabilities
@@ -154,7 +159,7 @@ def predict_v1(name: str) -> Response:
 def predict_kserve(name: str) -> Response:
     ctx = current_app.extensions["mlserve"]
     result = predict(ctx, name, **_data())
-    return json_response({"predictions": result.predictions})
+    return json_response({"predictions": result.predictions, "prediction_id": result.prediction_id})
 
 
 def document_request_bodies(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:

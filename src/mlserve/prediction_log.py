@@ -1,0 +1,167 @@
+"""Prediction logging off the request path: sampled, queued, written by a background thread.
+
+A request that is logged costs a random draw and a ``put_nowait`` on a bounded
+in-process queue (:class:`queue.Queue`); converting the inputs and outputs to
+JSON and inserting them happens in the writer thread, in batches. When the
+queue is full the entry is dropped and counted (``dropped``), never waited for:
+logging must not slow predictions (bench/prediction_log.py measures it).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import uuid
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlserve.models import PredictionLog, utcnow
+from mlserve.signature import to_json_scalar
+
+if TYPE_CHECKING:
+    from mlserve.context import Context
+
+log = logging.getLogger(__name__)
+BATCH_ROWS = 500
+IDLE_WAIT_S = 1.0
+
+Entry = tuple[str, str, int, Any, Any, np.ndarray, Any]
+
+
+def new_prediction_id() -> str:
+    """A prediction id: 32 lowercase hex characters (a random UUID)."""
+    return uuid.uuid4().hex
+
+
+class PredictionLogger:
+    """The process's prediction log writer.
+
+    Parameters
+    ----------
+    ctx : Context
+    sample_rate : float
+        Fraction of requests logged, in [0, 1].
+    queue_size : int
+        Requests waiting to be written at most; beyond, new ones are dropped.
+
+    Attributes
+    ----------
+    dropped, written : int
+        Requests dropped because the queue was full, and requests written.
+    """
+
+    def __init__(self, ctx: Context, sample_rate: float, queue_size: int) -> None:
+        self._ctx_ref = weakref.ref(ctx)
+        self.sample_rate = sample_rate
+        self._queue: queue.Queue[Entry] = queue.Queue(maxsize=queue_size)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+        self.written = 0
+        self.failed = 0
+
+    def submit(
+        self,
+        prediction_id: str,
+        model_name: str,
+        version: int,
+        instances: Any,
+        inputs: Any,
+        predictions: np.ndarray,
+    ) -> bool:
+        """Queue one request for logging if sampled; return whether it was queued."""
+        if self.sample_rate < 1.0 and random.random() >= self.sample_rate:
+            return False
+        entry = (prediction_id, model_name, version, instances, inputs, predictions, utcnow())
+        try:
+            self._queue.put_nowait(entry)
+        except queue.Full:
+            self.dropped += 1
+            return False
+        if self._thread is None:
+            self._start()
+        return True
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every queued entry is written (tests, shutdown); return whether it was."""
+        done = threading.Event()
+
+        def wait() -> None:
+            self._queue.join()
+            done.set()
+
+        threading.Thread(target=wait, daemon=True).start()
+        return done.wait(timeout_s)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=_write_loop,
+                    args=(self._queue, weakref.ref(self)),
+                    name="mlserve-prediction-log",
+                    daemon=True,
+                )
+                self._thread.start()
+
+    def write(self, entries: list[Entry]) -> None:
+        """Insert ``entries`` in one transaction (the writer thread calls this)."""
+        ctx = self._ctx_ref()
+        if ctx is None:
+            return
+        rows = [_row(entry) for entry in entries]
+        try:
+            with ctx.db.session() as session:
+                session.add_all(rows)
+            self.written += len(rows)
+        except Exception:  # the requests were answered; losing their log is logged
+            self.failed += len(rows)
+            log.exception("could not write %d prediction log entries", len(rows))
+
+
+def _row(entry: Entry) -> PredictionLog:
+    prediction_id, model_name, version, instances, inputs, predictions, at = entry
+    if inputs is not None:
+        features = {str(k): list(v) for k, v in inputs.items()}
+    else:
+        names = list(dict.fromkeys(k for row in instances for k in row))
+        features = {name: [row.get(name) for row in instances] for name in names}
+    values = [to_json_scalar(v) for v in np.asarray(predictions).tolist()]
+    return PredictionLog(
+        id=prediction_id,
+        model_name=model_name,
+        version=version,
+        n_rows=len(values),
+        features=features,
+        predictions=values,
+        at=at,
+    )
+
+
+def _write_loop(entries: queue.Queue[Entry], ref: weakref.ref[PredictionLogger]) -> None:
+    """Write queued entries in batches until the logger is garbage-collected."""
+    while True:
+        try:
+            first = entries.get(timeout=IDLE_WAIT_S)
+        except queue.Empty:
+            if ref() is None:
+                return
+            continue
+        batch = [first]
+        while len(batch) < BATCH_ROWS:
+            try:
+                batch.append(entries.get_nowait())
+            except queue.Empty:
+                break
+        logger = ref()
+        try:
+            if logger is not None:
+                logger.write(batch)
+        finally:
+            for _ in batch:
+                entries.task_done()
+        del logger
