@@ -20,6 +20,12 @@ from mlserve.prediction_log import PredictionLogger
 from tests.conftest import keyed_client
 
 
+@pytest.fixture
+def settings(settings: Any) -> Any:
+    """Every prediction logged."""
+    return settings.model_copy(update={"prediction_log_sample_rate": 1.0})
+
+
 def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = frame.drop(columns=["target"]).to_dict(orient="records")
     return records

@@ -130,17 +130,26 @@ class Served:
         return alias
 
     def logged_prediction(self) -> str:
-        """The id of a fresh prediction of ``diabetes`` v1, written to the prediction log."""
+        """The id of a fresh prediction of ``diabetes``, written to the prediction log."""
         response = self.admin.post(
-            "/api/v1/models/diabetes/predict?version=1", json={"instances": PREDICT_ROWS}
+            "/api/v1/models/diabetes/predict", json={"instances": PREDICT_ROWS}
         )
+        assert response.status_code == 200, response.get_data(as_text=True)
         assert self.ctx.prediction_log.flush()
         prediction_id: str = response.get_json()["prediction_id"]
         return prediction_id
 
 
 def build_served(home: Path, **overrides: Any) -> Served:
-    app = create_app(Settings(home=home, jobs_immediate=True, log_level="WARNING", **overrides))
+    app = create_app(
+        Settings(
+            home=home,
+            jobs_immediate=True,
+            log_level="WARNING",
+            prediction_log_sample_rate=1.0,
+            **overrides,
+        )
+    )
     ctx: Context = app.extensions["mlserve"]
     admin = keyed_client(app) if ctx.settings.auth else app.test_client()
     frame = load_diabetes(as_frame=True).frame

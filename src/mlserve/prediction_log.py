@@ -2,7 +2,9 @@
 
 A request that is logged costs a random draw and a ``put_nowait`` on a bounded
 in-process queue (:class:`queue.Queue`); converting the inputs and outputs to
-JSON and inserting them happens in the writer thread, in batches. When the
+JSON and inserting them happens in the writer thread, in batches gathered for
+at most :data:`LINGER_S` (one transaction per batch: commits, not rows, are what
+cost most with SQLite). When the
 queue is full the entry is dropped and counted (``dropped``), never waited for:
 logging must not slow predictions (bench/prediction_log.py measures it).
 """
@@ -13,11 +15,13 @@ import logging
 import queue
 import random
 import threading
+import time
 import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sqlalchemy import insert
 
 from mlserve.models import PredictionLog, utcnow
 from mlserve.signature import to_json_scalar
@@ -26,7 +30,8 @@ if TYPE_CHECKING:
     from mlserve.context import Context
 
 log = logging.getLogger(__name__)
-BATCH_ROWS = 500
+BATCH_ROWS = 1000  # requests per insert at most
+LINGER_S = 0.25  # how long the writer gathers requests before one insert, seconds
 IDLE_WAIT_S = 1.0
 
 Entry = tuple[str, str, int, Any, Any, np.ndarray, Any]
@@ -115,15 +120,15 @@ class PredictionLogger:
             return
         rows = [_row(entry) for entry in entries]
         try:
-            with ctx.db.session() as session:
-                session.add_all(rows)
+            with ctx.db.session() as session:  # one executemany, no ORM objects
+                session.execute(insert(PredictionLog), rows)
             self.written += len(rows)
         except Exception:  # the requests were answered; losing their log is logged
             self.failed += len(rows)
             log.exception("could not write %d prediction log entries", len(rows))
 
 
-def _row(entry: Entry) -> PredictionLog:
+def _row(entry: Entry) -> dict[str, Any]:
     prediction_id, model_name, version, instances, inputs, predictions, at = entry
     if inputs is not None:
         features = {str(k): list(v) for k, v in inputs.items()}
@@ -131,15 +136,15 @@ def _row(entry: Entry) -> PredictionLog:
         names = list(dict.fromkeys(k for row in instances for k in row))
         features = {name: [row.get(name) for row in instances] for name in names}
     values = [to_json_scalar(v) for v in np.asarray(predictions).tolist()]
-    return PredictionLog(
-        id=prediction_id,
-        model_name=model_name,
-        version=version,
-        n_rows=len(values),
-        features=features,
-        predictions=values,
-        at=at,
-    )
+    return {
+        "id": prediction_id,
+        "model_name": model_name,
+        "version": version,
+        "n_rows": len(values),
+        "features": features,
+        "predictions": values,
+        "at": at,
+    }
 
 
 def _write_loop(entries: queue.Queue[Entry], ref: weakref.ref[PredictionLogger]) -> None:
@@ -152,9 +157,13 @@ def _write_loop(entries: queue.Queue[Entry], ref: weakref.ref[PredictionLogger])
                 return
             continue
         batch = [first]
+        deadline = time.monotonic() + LINGER_S  # one transaction per batch, not per request
         while len(batch) < BATCH_ROWS:
+            remaining = deadline - time.monotonic()
             try:
-                batch.append(entries.get_nowait())
+                batch.append(
+                    entries.get(timeout=remaining) if remaining > 0 else entries.get_nowait()
+                )
             except queue.Empty:
                 break
         logger = ref()

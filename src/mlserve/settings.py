@@ -116,7 +116,9 @@ class Settings(BaseSettings):
         Most samples one update applies (rows); the rest wait for the next one.
     prediction_log_sample_rate : float
         Fraction of prediction requests logged (inputs and outputs) for feedback,
-        live metrics and drift, in [0, 1].
+        live metrics and drift, in [0, 1]. Feedback can only be given for logged
+        requests; 1.0 costs about a quarter of the CPU of a 1-row request
+        (bench/prediction_log.py), 0.1 a few percent.
     prediction_log_queue_size : int
         Logged predictions waiting for the background writer (requests); when it
         is full, new ones are dropped and counted, never waited for.
@@ -170,7 +172,7 @@ class Settings(BaseSettings):
     online_guard_window_samples: int = Field(default=500, gt=0)
     online_guard_tolerance: float = Field(default=0.02, ge=0)
     online_max_samples_per_update: int = Field(default=50_000, gt=0)
-    prediction_log_sample_rate: float = Field(default=1.0, ge=0, le=1)
+    prediction_log_sample_rate: float = Field(default=0.1, ge=0, le=1)
     prediction_log_queue_size: int = Field(default=10_000, gt=0)
     live_metrics_window: int = Field(default=1_000, gt=0, le=100_000)
     public_metrics: bool = False
