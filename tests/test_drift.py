@@ -50,3 +50,10 @@ def test_same_distribution_is_stable_and_a_shift_is_flagged(reference: dict) -> 
     want = stats.ks_2samp(shifted["x"], sample)
     assert x["ks_statistic"] == pytest.approx(want.statistic) and x["ks_drift"]
     assert report["features"]["c"]["unseen_share"] == 1.0
+
+
+def test_a_small_window_flags_nothing(reference: dict) -> None:
+    shifted = pd.DataFrame({"x": np.full(99, 5.0), "c": ["z"] * 99})
+    report = drift_report(reference, shifted)
+    assert report["enough_rows"] is False and report["drifted"] == []
+    assert report["features"]["x"]["psi"] > 0.25  # reported, not flagged

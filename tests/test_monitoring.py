@@ -139,11 +139,11 @@ def test_prometheus_metrics_need_read_and_show_live_metrics_and_drift(
     app: Flask, ctx: Context, diabetes_model: dict[str, Any], diabetes_frame: pd.DataFrame
 ) -> None:
     client = keyed_client(app)
-    answer = predict(client, rows_of(diabetes_frame.iloc[:20]))
+    answer = predict(client, rows_of(diabetes_frame.iloc[:150]))
     assert ctx.prediction_log.flush()
     client.post(
         f"/api/v1/predictions/{answer['prediction_id']}/feedback",
-        json={"targets": diabetes_frame["target"].iloc[:20].tolist()},
+        json={"targets": diabetes_frame["target"].iloc[:150].tolist()},
     )
     assert app.test_client().get("/metrics").status_code == 401
     assert keyed_client(app, "predictor").get("/metrics").status_code == 403

@@ -14,7 +14,9 @@ Kolmogorov-Smirnov test); for text features the frequency of each category.
   stable, 0.1 to 0.25 moderate shift, 0.25 and above significant shift, the rule
   of thumb of credit scoring (Siddiqi 2006, *Credit Risk Scorecards*, ch. 8;
   its statistical properties in Yurdakul 2018, "Statistical properties of the
-  population stability index"). A feature is flagged ``drift`` at 0.25.
+  population stability index"). A feature is flagged ``drift`` at 0.25, and
+  only when the window holds at least :data:`MIN_WINDOW_ROWS` rows (with fewer,
+  most of the ten bins are empty and PSI is large whatever the distribution).
 - for numeric features, the two-sample Kolmogorov-Smirnov statistic and its
   p-value (``scipy.stats.ks_2samp``, exact or asymptotic as scipy chooses) of the
   window against the stored reference sample; ``ks_drift`` when the p-value is
@@ -36,6 +38,7 @@ MAX_CATEGORIES = 100
 PSI_FLOOR = 1e-4
 PSI_MODERATE, PSI_SIGNIFICANT = 0.1, 0.25
 KS_ALPHA = 0.01
+MIN_WINDOW_ROWS = 100  # below this, PSI over ten bins is mostly empty bins: nothing is flagged
 OTHER = "(other)"
 MISSING = "(missing)"
 THRESHOLDS = {
@@ -46,6 +49,7 @@ THRESHOLDS = {
         "source": "Siddiqi 2006, Credit Risk Scorecards (rule of thumb: <0.1 stable, "
         "0.1-0.25 moderate, >=0.25 significant shift)",
     },
+    "min_window_rows": MIN_WINDOW_ROWS,
     "ks": {
         "alpha": KS_ALPHA,
         "source": "two-sample Kolmogorov-Smirnov test (scipy.stats.ks_2samp) against a "
@@ -200,8 +204,14 @@ def drift_report(reference: dict[str, Any], window: pd.DataFrame) -> dict[str, A
         name: feature_drift(ref, window[name] if name in window else pd.Series([], dtype=object))
         for name, ref in reference["features"].items()
     }
+    enough = len(window) >= MIN_WINDOW_ROWS
+    if not enough:
+        for values in features.values():
+            values["drift"] = False
+            values["ks_drift"] = False
     return {
         "features": features,
         "drifted": sorted(name for name, f in features.items() if f["drift"]),
+        "enough_rows": enough,
         "thresholds": THRESHOLDS,
     }

@@ -98,7 +98,7 @@ class MlserveCollector(Collector):
             )
         except MlserveError:
             return  # no reference statistics
-        if not report["window"]["rows"]:
+        if not report["enough_rows"]:
             return
         for feature, values in report["features"].items():
             if values.get("psi") is not None:
