@@ -6,10 +6,9 @@ Sorted by longitude, the first half (west) trains ``sgd_regressor``; the second 
 (jobs_immediate) whenever the policy says so.
 
 Within the second half the samples arrive in a seeded random order: the shift under
-test is the change of region. Streamed in longitude order too, each batch is a narrow
-band and SGD chases it: its versions end worse on the second half than version 1
-(about 83,000 against 72,900 RMSE), which is what the guard is there to catch
-(docs/online-learning.md).
+test is the change of region. Streamed in longitude order, each batch is a narrow band
+that SGD chases, and the versions end worse on the second half as a whole than version
+1 (docs/online-learning.md has the figures).
 """
 
 from __future__ import annotations
