@@ -265,3 +265,35 @@ def test_not_incremental_update_is_refused_by_the_job(
 ) -> None:
     with pytest.raises(Conflict, match="cannot learn incrementally"):
         online_update.run_update(ctx, "diabetes")
+
+
+@pytest.mark.parametrize(
+    ("value", "classes", "ok"),
+    [
+        (True, [False, True], True),
+        (1, [False, True], False),
+        (True, [0, 1], False),
+        (1, [0, 1], True),
+        ("a", ["a", "b"], True),
+        (["a"], ["a", "b"], False),
+    ],
+)
+def test_class_labels_match_by_value_and_kind(value: Any, classes: list[Any], ok: bool) -> None:
+    assert online.is_class(value, classes) is ok
+
+
+def test_a_failing_update_shows_its_error_in_the_state(
+    client: FlaskClient, ctx: Context, sgd: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("estimator exploded")
+
+    monkeypatch.setattr(online_update, "partial_fit", broken)
+    post_samples(client, "stream", samples_of(sgd["rest"].iloc[:60]))  # queues and runs it
+    state = client.get("/api/v1/models/stream/online").get_json()
+    assert state["last_error"] == "ValueError: estimator exploded"
+    assert (state["head_version"], state["cursor"], state["pending"]) == (1, 0, 60)
+    monkeypatch.undo()
+    assert client.post("/api/v1/models/stream/online-update").status_code == 202
+    state = client.get("/api/v1/models/stream/online").get_json()
+    assert (state["head_version"], state["pending"], state["last_error"]) == (2, 20, None)

@@ -122,7 +122,7 @@ def check_targets(targets: Any, n_rows: int, output: dict[str, Any], task: str) 
     classes = output.get("classes") if task == "classification" else None
     for row, value in enumerate(targets):
         if classes is not None:
-            ok = not isinstance(value, bool | dict | list) and value in classes
+            ok = is_class(value, classes)
             message = f"targets[{row}]: {value!r} is not one of the model's classes"
         else:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
@@ -134,6 +134,14 @@ def check_targets(targets: Any, n_rows: int, output: dict[str, Any], task: str) 
                 details["classes"] = classes[:50]
             raise ValidationFailed(message, details)
     return list(targets)
+
+
+def is_class(value: Any, classes: list[Any]) -> bool:
+    """Whether JSON ``value`` is one of ``classes``, without ``True == 1`` or ``1 == 1.0``
+    standing in for each other (a boolean label matches a boolean class only)."""
+    if isinstance(value, dict | list):
+        return False
+    return any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in classes)
 
 
 def head(ctx: Context, name: str) -> tuple[int, int, bool]:

@@ -315,10 +315,14 @@ def run_update_job(ctx: Context, name: str) -> None:
 
 
 def _record_error(ctx: Context, name: str, error: str) -> None:
+    """Show the error in the model's online state (creating the state at its current head)."""
     try:
+        version, cursor, _stored = head(ctx, name)
         with ctx.db.session() as session:
-            state = session.get(OnlineState, name)
-            if state is not None:
-                state.last_error, state.updated_at = error, utcnow()
+            state = session.get(OnlineState, name, with_for_update=True)
+            if state is None:
+                state = OnlineState(model_name=name, version=version, cursor=cursor)
+                session.add(state)
+            state.last_error, state.updated_at = error, utcnow()
     except Exception:  # the log line above is the record then
         log.exception("could not record the online update error of %s", name)
