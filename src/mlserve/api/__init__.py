@@ -29,7 +29,11 @@ def register_api(app: APIFlask) -> None:
     app.before_request(require_json_body)
     for module in (health, datasets, training_jobs, models, predict, online, metrics, keys, docs):
         app.register_blueprint(module.bp)
-    app.spec_processor(lambda spec: document_security(app, predict.document_request_bodies(spec)))
+    app.spec_processor(
+        lambda spec: document_security(
+            app, online.document_online(predict.document_request_bodies(spec))
+        )
+    )
     ctx = app.extensions["mlserve"]
     app.wsgi_app = PredictFastLane(  # type: ignore[method-assign]
         app.wsgi_app,

@@ -94,7 +94,7 @@ def post_feedback(prediction_id: str) -> Response:
 @requires("read")
 @bp.doc(
     summary="Metrics of a version on its most recent feedback (sliding window of rows)",
-    responses={404: "not found", 422: "invalid window"},
+    responses={200: "live metrics", 404: "not found", 422: "invalid window"},
 )
 def get_live_metrics(name: str, version: int) -> Response:
     ctx = _ctx()
@@ -106,10 +106,91 @@ def get_live_metrics(name: str, version: int) -> Response:
 @requires("read")
 @bp.doc(
     summary="Input drift: PSI per feature and KS for numeric features, against the reference",
-    responses={404: "not found", 409: "no reference statistics", 422: "invalid query"},
+    responses={
+        200: "drift per feature",
+        404: "not found",
+        409: "no reference statistics",
+        422: "invalid query",
+    },
 )
 def get_drift(name: str, version: int) -> Response:
     ctx = _ctx()
     window = monitoring.check_window(request.args.get("window"), ctx.settings.live_metrics_window)
     source = request.args.get("source", "predictions")
     return json_response(monitoring.drift(ctx, name, version, window, source))
+
+
+SAMPLES_BODY = {
+    "type": "object",
+    "required": ["instances", "targets"],
+    "additionalProperties": False,
+    "properties": {
+        "instances": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "object", "additionalProperties": True},
+            "description": "one {feature: value} object per sample, as for predictions",
+        },
+        "targets": {
+            "type": "array",
+            "minItems": 1,
+            "items": {},
+            "description": "the true target of each instance: a number, or one of the classes",
+        },
+    },
+}
+FEEDBACK_BODY = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": 1,
+    "additionalProperties": False,
+    "properties": {
+        "targets": {"type": "array", "minItems": 1, "items": {}},
+        "target": {"description": "for a one-row prediction"},
+    },
+}
+WINDOW = {
+    "name": "window",
+    "in": "query",
+    "required": False,
+    "description": "the most recent rows to use (default: live_metrics_window)",
+    "schema": {"type": "integer", "minimum": 1, "maximum": monitoring.MAX_WINDOW},
+}
+SOURCE = {
+    "name": "source",
+    "in": "query",
+    "required": False,
+    "description": "inputs to compare: logged predictions (default) or stored samples",
+    "schema": {"type": "string", "enum": ["predictions", "samples"]},
+}
+
+
+def document_online(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
+    """Describe what the views of this module parse by hand: bodies, query parameters,
+    and the text answer of ``/metrics``."""
+    if isinstance(spec, str):  # only with SPEC_PROCESSOR_PASS_OBJECT, which mlserve leaves off
+        return spec
+    paths = spec.get("paths", {})
+    bodies = {
+        "/api/v1/models/{name}/samples": SAMPLES_BODY,
+        "/api/v1/predictions/{prediction_id}/feedback": FEEDBACK_BODY,
+    }
+    for path, schema in bodies.items():
+        if path in paths:
+            paths[path]["post"]["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schema}},
+            }
+    for path, parameters in (
+        ("/api/v1/models/{name}/versions/{version}/live-metrics", [WINDOW]),
+        ("/api/v1/models/{name}/versions/{version}/drift", [WINDOW, SOURCE]),
+    ):
+        if path in paths:
+            operation = paths[path]["get"]
+            operation["parameters"] = [*operation.get("parameters", []), *parameters]
+    if "/metrics" in paths:
+        paths["/metrics"]["get"]["responses"]["200"] = {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    return spec
