@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from mlserve import online, online_update, registry
+from mlserve.catalogue import CATALOGUE
 from mlserve.context import Context
 from mlserve.errors import Conflict
 from mlserve.models import ModelVersion, OnlineState, Sample
@@ -297,3 +298,54 @@ def test_a_failing_update_shows_its_error_in_the_state(
     assert client.post("/api/v1/models/stream/online-update").status_code == 202
     state = client.get("/api/v1/models/stream/online").get_json()
     assert (state["head_version"], state["pending"], state["last_error"]) == (2, 20, None)
+
+
+INCREMENTAL = sorted((task, name) for (task, name), a in CATALOGUE.items() if a.incremental)
+
+
+def test_the_incremental_entries_are_the_issue_list() -> None:
+    assert INCREMENTAL == [
+        ("classification", "mlp"),
+        ("classification", "naive_bayes"),
+        ("classification", "passive_aggressive_classifier"),
+        ("classification", "perceptron"),
+        ("classification", "sgd_classifier"),
+        ("regression", "mlp"),
+        ("regression", "passive_aggressive_regressor"),
+        ("regression", "sgd_regressor"),
+    ]
+
+
+@pytest.mark.parametrize(("task", "algorithm"), INCREMENTAL)
+def test_every_incremental_algorithm_learns_from_samples(
+    client: FlaskClient,
+    ctx: Context,
+    diabetes_frame: pd.DataFrame,
+    iris_frame: pd.DataFrame,
+    task: str,
+    algorithm: str,
+) -> None:
+    frame = diabetes_frame if task == "regression" else iris_frame
+    frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    dataset = upload(client, frame_csv(frame.iloc[:80]), "f.csv").get_json()
+    job = train(
+        client, dataset["id"], target="target", algorithm=algorithm, model_name="m", cv_folds=0
+    ).get_json()
+    assert job["status"] == "succeeded", job
+    rest = frame.iloc[80:140]
+
+    def answer(version: int) -> Any:
+        body = client.post(
+            f"/api/v1/models/m/predict?version={version}",
+            json={"instances": samples_of(rest)["instances"]},
+        ).get_json()
+        return body.get("probabilities", body["predictions"])
+
+    before = answer(1)
+    stored = post_samples(client, "m", samples_of(rest)).get_json()
+    assert stored["update_queued"] is True, stored
+    version = client.get("/api/v1/models/m/versions/2").get_json()
+    assert version["online"]["n_samples"] == 40, version
+    assert version["runtime"] in ("onnx", "sklearn")
+    assert answer(2) != before  # the estimator moved
+    assert version["params"] == client.get("/api/v1/models/m/versions/1").get_json()["params"]

@@ -111,10 +111,20 @@ def partial_fit(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray) -> dict[str,
         Xt = pipeline[:-1].transform(X)
     estimator = pipeline.steps[-1][1]
     if isinstance(estimator, TransformedTargetRegressor):
-        scaled = estimator.transformer_.transform(y.reshape(-1, 1)).ravel()
-        estimator.regressor_.partial_fit(Xt, scaled)
-    else:
+        y = estimator.transformer_.transform(y.reshape(-1, 1)).ravel()
+        estimator = estimator.regressor_
+    # MLP's early stopping needs a validation split that partial_fit does not make:
+    # it applied to the first fit only, and is restored so the parameters stay as trained.
+    stopping = getattr(estimator, "early_stopping", False)
+    if stopping:
+        estimator.early_stopping = False
+        if estimator.best_loss_ is None:  # tracked on validation scores instead when stopping
+            estimator.best_loss_ = float(np.min(estimator.loss_curve_))
+    try:
         estimator.partial_fit(Xt, y)
+    finally:
+        if stopping:
+            estimator.early_stopping = stopping
     return unseen
 
 
