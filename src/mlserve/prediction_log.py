@@ -6,11 +6,14 @@ JSON and inserting them happens in the writer thread, in batches gathered for
 at most :data:`LINGER_S` (one transaction per batch: commits, not rows, are what
 cost most with SQLite). When the
 queue is full the entry is dropped and counted (``dropped``), never waited for:
-logging must not slow predictions (bench/prediction_log.py measures it).
+logging must not slow predictions (bench/prediction_log.py measures it). What is
+still queued when the process exits normally is written first (at most 2 s); a
+killed process loses it.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import random
@@ -112,6 +115,7 @@ class PredictionLogger:
                     daemon=True,
                 )
                 self._thread.start()
+                atexit.register(_flush_at_exit, weakref.ref(self))
 
     def write(self, entries: list[Entry]) -> None:
         """Insert ``entries`` in one transaction (the writer thread calls this)."""
@@ -145,6 +149,13 @@ def _row(entry: Entry) -> dict[str, Any]:
         "predictions": values,
         "at": at,
     }
+
+
+def _flush_at_exit(ref: weakref.ref[PredictionLogger]) -> None:
+    """Write what is queued when the process exits normally (at most 2 s)."""
+    logger = ref()
+    if logger is not None:
+        logger.flush(2.0)
 
 
 def _write_loop(entries: queue.Queue[Entry], ref: weakref.ref[PredictionLogger]) -> None:
