@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from mlserve.context import Context
 
 log = logging.getLogger(__name__)
-BATCH_ROWS = 1000  # requests per insert at most
+BATCH_ROWS = 2000  # requests per insert at most
 LINGER_S = 0.25  # how long the writer gathers requests before one insert, seconds
 IDLE_WAIT_S = 1.0
 
@@ -159,7 +159,14 @@ def _flush_at_exit(ref: weakref.ref[PredictionLogger]) -> None:
 
 
 def _write_loop(entries: queue.Queue[Entry], ref: weakref.ref[PredictionLogger]) -> None:
-    """Write queued entries in batches until the logger is garbage-collected."""
+    """Write queued entries in batches until the logger is garbage-collected.
+
+    After the first entry of a batch the thread sleeps :data:`LINGER_S` and then
+    drains the queue, rather than waiting on it entry by entry: a waiting thread is
+    woken (and takes the interpreter lock) by every ``put``, which costs the request
+    threads more than the write itself. A full batch is followed at once by the next.
+    """
+    full = False
     while True:
         try:
             first = entries.get(timeout=IDLE_WAIT_S)
@@ -167,16 +174,15 @@ def _write_loop(entries: queue.Queue[Entry], ref: weakref.ref[PredictionLogger])
             if ref() is None:
                 return
             continue
+        if not full:
+            time.sleep(LINGER_S)  # one transaction per batch, not per request
         batch = [first]
-        deadline = time.monotonic() + LINGER_S  # one transaction per batch, not per request
         while len(batch) < BATCH_ROWS:
-            remaining = deadline - time.monotonic()
             try:
-                batch.append(
-                    entries.get(timeout=remaining) if remaining > 0 else entries.get_nowait()
-                )
+                batch.append(entries.get_nowait())
             except queue.Empty:
                 break
+        full = len(batch) >= BATCH_ROWS
         logger = ref()
         try:
             if logger is not None:
