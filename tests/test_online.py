@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from mlserve import online, online_update, registry
 from mlserve.catalogue import CATALOGUE
 from mlserve.context import Context
 from mlserve.errors import Conflict
-from mlserve.models import ModelVersion, OnlineState, Sample
+from mlserve.models import ModelVersion, OnlineState, Sample, utcnow
 from mlserve.serving.loader import load_pipeline
 from mlserve.signature import model_frame
 from mlserve.training import TrainResult
@@ -349,3 +350,22 @@ def test_every_incremental_algorithm_learns_from_samples(
     assert version["runtime"] in ("onnx", "sklearn")
     assert answer(2) != before  # the estimator moved
     assert version["params"] == client.get("/api/v1/models/m/versions/1").get_json()["params"]
+
+
+def test_the_timer_queues_an_update_for_old_waiting_samples(
+    client: FlaskClient, ctx: Context, sgd: dict[str, Any]
+) -> None:
+    ctx.settings.online_update_every_s = 60.0
+    stored = post_samples(client, "stream", samples_of(sgd["rest"].iloc[:30])).get_json()
+    assert stored["update_queued"] is False  # 10 beyond the window, fewer than 40, and new
+    assert online.schedule_due(ctx) == []
+    with ctx.db.session() as session:
+        session.execute(update(Sample).values(received_at=utcnow() - timedelta(seconds=61)))
+    assert online.schedule_due(ctx) == ["stream"]  # the worker's housekeeping calls this
+    state = online.state_view(ctx, "stream")
+    assert (state["head_version"], state["pending"]) == (2, 20)
+    ctx.settings.online_update_every_s = 0.0  # the timer off: nothing is due on age alone
+    post_samples(client, "stream", samples_of(sgd["rest"].iloc[30:45]))
+    with ctx.db.session() as session:
+        session.execute(update(Sample).values(received_at=utcnow() - timedelta(days=1)))
+    assert online.schedule_due(ctx) == []
