@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
-from mlserve import online, online_update, registry
+from mlserve import online, online_update, registry, samples
 from mlserve.catalogue import CATALOGUE
 from mlserve.context import Context
 from mlserve.errors import Conflict
@@ -178,11 +178,11 @@ def test_crash_before_commit_moves_nothing_and_the_retry_applies_once(
     # Deterministic: the parent with the same samples applied gives the same model.
     parent = registry.get_version(ctx, "stream", 1)
     expected = load_pipeline(ctx.store.get_bytes(parent.artifact_key, parent.artifact_sha256))
-    rows = online.read_samples(ctx, "stream", 0, 40)
+    rows = samples.read_samples(ctx, "stream", 0, 40)
     online_update.partial_fit(
         expected,
-        online.samples_frame(rows, parent.signature),
-        online.samples_target(rows, "regression"),
+        samples.samples_frame(rows, parent.signature),
+        samples.samples_target(rows, "regression"),
     )
     got = load_pipeline(ctx.store.get_bytes(version.artifact_key, version.artifact_sha256))
     X = model_frame(sgd["rest"], parent.signature)
@@ -281,7 +281,7 @@ def test_not_incremental_update_is_refused_by_the_job(
     ],
 )
 def test_class_labels_match_by_value_and_kind(value: Any, classes: list[Any], ok: bool) -> None:
-    assert online.is_class(value, classes) is ok
+    assert samples.is_class(value, classes) is ok
 
 
 def test_a_failing_update_shows_its_error_in_the_state(

@@ -21,7 +21,7 @@ from mlserve.drift import drift_report
 from mlserve.errors import Conflict, NotFound, ValidationFailed
 from mlserve.metrics import classification_metrics, regression_metrics
 from mlserve.models import ModelVersion, PredictionLog, Sample, utcnow
-from mlserve.online import check_targets
+from mlserve.samples import check_targets
 
 MAX_WINDOW = 100_000
 Source = Literal["predictions", "samples"]

@@ -28,7 +28,6 @@ import logging
 import time
 import uuid
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,9 +38,11 @@ from sklearn.pipeline import Pipeline
 from mlserve import registry
 from mlserve.context import Context
 from mlserve.errors import Conflict
+from mlserve.guard import Guard, reason
 from mlserve.metrics import PRIMARY_METRIC, classification_metrics, regression_metrics
 from mlserve.models import ModelAlias, ModelVersion, OnlineState, RegisteredModel, utcnow
-from mlserve.online import head, is_incremental, read_samples, samples_frame, samples_target
+from mlserve.online import head, is_incremental
+from mlserve.samples import read_samples, samples_frame, samples_target
 from mlserve.serving.compile import plan_serving
 from mlserve.serving.loader import load_pipeline
 from mlserve.storage import StoredArtifact
@@ -52,41 +53,6 @@ log = logging.getLogger(__name__)
 
 class LostRace(Conflict):
     """Another update committed first from the same state; this one is dropped."""
-
-
-@dataclass
-class Guard:
-    """The guard's decision on a new version.
-
-    ``passed`` when the candidate's metric on the window is no worse than
-    production's by more than ``tolerance`` times production's metric.
-    """
-
-    metric: str
-    candidate: float
-    production: float
-    production_version: int
-    tolerance: float
-    window: dict[str, int]
-
-    @property
-    def passed(self) -> bool:
-        slack = self.tolerance * abs(self.production)
-        if self.metric == "rmse":
-            return self.candidate <= self.production + slack
-        return self.candidate >= self.production - slack
-
-    def view(self) -> dict[str, Any]:
-        """JSON-ready record of the decision."""
-        return {
-            "metric": self.metric,
-            "candidate": self.candidate,
-            "production": self.production,
-            "production_version": self.production_version,
-            "tolerance": self.tolerance,
-            "window": self.window,
-            "passed": self.passed,
-        }
 
 
 def partial_fit(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray) -> dict[str, int]:
@@ -276,7 +242,7 @@ def commit_update(
             onnx_artifact=artifacts[1] if len(artifacts) > 1 else None,
         )
         lineage["status"] = "production" if guard_passed else "candidate"
-        lineage["reason"] = _reason(lineage["guard"])
+        lineage["reason"] = reason(lineage["guard"])
         version.online = lineage
         if state is None:
             state = OnlineState(model_name=name, version=version.version, cursor=0)
@@ -302,15 +268,6 @@ def _point_production(session: Any, name: str, version: int) -> None:
     else:
         return
     registry.bump_generation(session)
-
-
-def _reason(guard: dict[str, Any]) -> str:
-    verdict = "no worse than" if guard["passed"] else "worse than"
-    return (
-        f"{guard['metric']} {guard['candidate']:.6g} on the guard window is {verdict} "
-        f"production (version {guard['production_version']}: {guard['production']:.6g}) "
-        f"within tolerance {guard['tolerance']:g}"
-    )
 
 
 def run_update_job(ctx: Context, name: str) -> None:

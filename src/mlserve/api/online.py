@@ -7,7 +7,7 @@ from typing import Any
 from apiflask import APIBlueprint
 from flask import Response, current_app, g, request
 
-from mlserve import jobs, monitoring, online
+from mlserve import jobs, monitoring, online, samples
 from mlserve.api.jsonio import json_response, read_json_body
 from mlserve.api.security import requires
 from mlserve.errors import ValidationFailed
@@ -41,7 +41,7 @@ def post_samples(name: str) -> Response:
         raise ValidationFailed(
             'body must be {"instances": [...], "targets": [...]}', {"field": "instances"}
         )
-    result = online.store_samples(
+    result = samples.store_samples(
         _ctx(), name, body["instances"], body["targets"], key_prefix=_prefix()
     )
     return json_response(result, 201)
