@@ -120,7 +120,8 @@ def test_predict_regression_batch_returns_one_value_per_row(
     response = post(client, "mixed", rows_of(mixed_frame, 25))
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"predictions", "model_name", "model_version"}
+    assert set(body) == {"predictions", "model_name", "model_version", "prediction_id"}
+    assert re.fullmatch("[0-9a-f]{32}", body["prediction_id"])
     assert (body["model_name"], body["model_version"]) == ("mixed", 1)
     assert len(body["predictions"]) == 25
     assert all(isinstance(p, float) and np.isfinite(p) for p in body["predictions"])
@@ -150,7 +151,14 @@ def test_predict_classifier_probabilities_sum_to_one(
     response = post(client, "iris", rows)
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"predictions", "probabilities", "classes", "model_name", "model_version"}
+    assert set(body) == {
+        "predictions",
+        "probabilities",
+        "classes",
+        "model_name",
+        "model_version",
+        "prediction_id",
+    }
     assert (
         body["classes"] == IRIS_CLASSES == iris_model["version"]["signature"]["output"]["classes"]
     )
@@ -177,7 +185,7 @@ def test_kserve_predict_returns_only_predictions(
     response = client.post("/v1/models/iris:predict", json={"instances": rows})
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"predictions"}
+    assert set(body) == {"predictions", "prediction_id"}
     assert body["predictions"] == post(client, "iris", rows).get_json()["predictions"]
 
 
@@ -551,8 +559,10 @@ def test_predict_columnar_inputs_equal_instances(
     assert any(row["bmi"] is None for row in rows)
     by_row = post(client, "mixed", rows).get_json()
     by_column = post_inputs(client, "mixed", columnar(rows)).get_json()
+    assert by_column.pop("prediction_id") != by_row.pop("prediction_id")
     assert by_column == by_row
     kserve = post_inputs(client, "mixed", columnar(rows), "/v1/models/{name}:predict").get_json()
+    assert kserve.pop("prediction_id")
     assert kserve == {"predictions": by_row["predictions"]}
 
 
@@ -561,7 +571,9 @@ def test_predict_columnar_inputs_give_probabilities(
 ) -> None:
     rows = rows_of(iris_frame.iloc[[0, 60, 120]], 3)
     by_column = post_inputs(client, "iris", columnar(rows)).get_json()
-    assert by_column == post(client, "iris", rows).get_json()
+    by_row = post(client, "iris", rows).get_json()
+    assert by_column.pop("prediction_id") != by_row.pop("prediction_id")
+    assert by_column == by_row
     assert by_column["predictions"] == ["setosa", "versicolor", "virginica"]
 
 

@@ -84,6 +84,7 @@ def test_create_job_returns_202_succeeded(
         "random_state": 0,
         "drop_duplicates": False,
         "drop_missing_target": True,
+        "include_samples": False,
     }
     created, started, finished = (
         _timestamp(job[k]) for k in ("created_at", "started_at", "finished_at")

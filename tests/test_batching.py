@@ -316,8 +316,10 @@ def test_concurrent_http_predictions_equal_sequential_ones(
     # from its batch kernels in the last bit, so probabilities match to rounding.
     for (status, got), expected in zip(concurrent, sequential, strict=True):
         assert status == 200
-        assert {k: v for k, v in got.items() if k != "probabilities"} == {
-            k: v for k, v in expected.items() if k != "probabilities"
+        assert got["prediction_id"] != expected["prediction_id"]  # one per request
+        own = ("probabilities", "prediction_id")
+        assert {k: v for k, v in got.items() if k not in own} == {
+            k: v for k, v in expected.items() if k not in own
         }
         np.testing.assert_allclose(
             got["probabilities"], expected["probabilities"], rtol=1e-12, atol=1e-15

@@ -192,7 +192,7 @@ def test_database_outage_503s_what_needs_it_while_loaded_models_keep_serving(
         assert response.get_json()["model_version"] == 1
     kserve = client.post("/v1/models/diabetes:predict", json={"instances": rows})
     assert kserve.status_code == 200
-    assert kserve.get_json() == {"predictions": served["predictions"]}
+    assert kserve.get_json()["predictions"] == served["predictions"]
     # Nothing was half-done: the refused upload left no file, the refused job no artifact.
     assert sorted((Path(ctx.store.root) / "datasets").iterdir()) == datasets_before
     assert _model_files(ctx) == models_before

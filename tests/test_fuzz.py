@@ -101,6 +101,14 @@ OPERATIONS = [
     "POST /api/v1/models/{name}/predict",
     "POST /v1/models/{name}:predict",
     "POST /api/v1/models/{name}/predict/csv",
+    "POST /api/v1/models/{name}/samples",
+    "GET /api/v1/models/{name}/online",
+    "POST /api/v1/models/{name}/online-update",
+    "POST /api/v1/models/{name}/retrain",
+    "POST /api/v1/predictions/{prediction_id}/feedback",
+    "GET /api/v1/models/{name}/versions/{version}/live-metrics",
+    "GET /api/v1/models/{name}/versions/{version}/drift",
+    "GET /metrics",
     "GET /api/v1/keys",
     "POST /api/v1/keys",
     "DELETE /api/v1/keys/{prefix}",
@@ -111,6 +119,8 @@ JSON_BODY_OPERATIONS = [
     "PUT /api/v1/models/{name}/aliases/{alias}",
     "POST /api/v1/models/{name}/predict",
     "POST /v1/models/{name}:predict",
+    "POST /api/v1/models/{name}/samples",
+    "POST /api/v1/predictions/{prediction_id}/feedback",
     "POST /api/v1/keys",
 ]
 SQL_BIGINT_MAX = 2**63 - 1
@@ -150,6 +160,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzWorld]:
             rate_limit_per_key="off",
             rate_limit_per_ip="off",
             rate_limit_auth_failures_per_ip="off",
+            prediction_log_sample_rate=1.0,
         )
     )
     client = keyed_client(app)
@@ -161,6 +172,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzWorld]:
     assert job["status"] == "succeeded", job
     aliased = client.put("/api/v1/models/diabetes/aliases/production", json={"version": 1})
     assert aliased.status_code == 200
+    predicted = client.post(
+        "/api/v1/models/diabetes/predict",
+        json={"instances": load_diabetes(as_frame=True).data.head(2).to_dict("records")},
+    ).get_json()
+    assert app.extensions["mlserve"].prediction_log.flush()
     # A key the fuzzer may revoke: never the admin key it sends.
     victim = auth.create_key(app.extensions["mlserve"], "viewer", name="fuzz-victim")
     config = schemathesis.Config.from_dict(
@@ -179,6 +195,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzWorld]:
             "dataset_id": dataset_id,
             "job_id": job["id"],
             "prefix": victim.row.prefix,
+            "prediction_id": predicted["prediction_id"],
         },
         features=client.get("/api/v1/models/diabetes/versions/1").get_json()["signature"]["inputs"],
     )

@@ -36,6 +36,7 @@ from mlserve.server import check_auth_binding
 from mlserve.settings import Settings
 from tests.conftest import frame_csv, keyed_client, train, upload
 from tests.test_api_datasets import assert_error, stored_state
+from tests.test_fastlane import same_but_ids
 
 # --------------------------------------------------------------------------- the permission table
 
@@ -67,6 +68,14 @@ EXPECTED_PERMISSIONS = {
     "predict.predict_v1": "predict",
     "predict.predict_kserve": "predict",
     "predict.predict_csv": "predict",
+    "online.post_samples": "train",
+    "online.get_online": "read",
+    "online.post_online_update": "train",
+    "online.post_retrain": "train",
+    "online.post_feedback": "predict",
+    "online.get_live_metrics": "read",
+    "online.get_drift": "read",
+    "metrics.prometheus": "metrics",
     "keys.create_key": "admin",
     "keys.list_keys": "admin",
     "keys.revoke_key": "admin",
@@ -106,9 +115,11 @@ def undeclared(app: Flask) -> list[str]:
     return sorted(e for e in endpoints if permission_of(app, e) is None)
 
 
-def effective(permission: str, public_docs: bool = True) -> str:
+def effective(permission: str, public_docs: bool = True, public_metrics: bool = False) -> str:
     if permission == "docs":
         return "public" if public_docs else "read"
+    if permission == "metrics":
+        return "public" if public_metrics else "read"
     return permission
 
 
@@ -140,9 +151,27 @@ class Served:
         registry.set_alias(self.ctx, "diabetes", alias, 1)
         return alias
 
+    def logged_prediction(self) -> str:
+        """The id of a fresh prediction of ``diabetes``, written to the prediction log."""
+        response = self.admin.post(
+            "/api/v1/models/diabetes/predict", json={"instances": PREDICT_ROWS}
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert self.ctx.prediction_log.flush()
+        prediction_id: str = response.get_json()["prediction_id"]
+        return prediction_id
+
 
 def build_served(home: Path, **overrides: Any) -> Served:
-    app = create_app(Settings(home=home, jobs_immediate=True, log_level="WARNING", **overrides))
+    app = create_app(
+        Settings(
+            home=home,
+            jobs_immediate=True,
+            log_level="WARNING",
+            prediction_log_sample_rate=1.0,
+            **overrides,
+        )
+    )
     ctx: Context = app.extensions["mlserve"]
     admin = keyed_client(app) if ctx.settings.auth else app.test_client()
     frame = load_diabetes(as_frame=True).frame
@@ -151,6 +180,15 @@ def build_served(home: Path, **overrides: Any) -> Served:
         admin, dataset["id"], target="target", algorithm="ridge", model_name="diabetes", cv_folds=0
     ).get_json()
     assert job["status"] == "succeeded", job
+    stream = train(  # an incremental model, for the online learning routes
+        admin,
+        dataset["id"],
+        target="target",
+        algorithm="sgd_regressor",
+        model_name="stream",
+        cv_folds=0,
+    ).get_json()
+    assert stream["status"] == "succeeded", stream
     return Served(app, ctx, admin, dataset["id"], frame_csv(frame.head(40)), job["id"])
 
 
@@ -273,6 +311,30 @@ ROUTES: dict[str, Route] = {
         ),
     ),
     "predict.predict_csv": Route(200, _predict_csv),
+    "online.post_samples": Route(
+        201,
+        lambda s: Call(
+            "POST",
+            "/api/v1/models/diabetes/samples",
+            {"json": {"instances": PREDICT_ROWS, "targets": [150.0, 80.5, 200]}},
+        ),
+    ),
+    "online.get_online": Route(200, _get("/api/v1/models/diabetes/online")),
+    "online.post_online_update": Route(
+        202, lambda s: Call("POST", "/api/v1/models/stream/online-update")
+    ),
+    "online.post_retrain": Route(202, lambda s: Call("POST", "/api/v1/models/stream/retrain")),
+    "online.post_feedback": Route(
+        200,
+        lambda s: Call(
+            "POST",
+            f"/api/v1/predictions/{s.logged_prediction()}/feedback",
+            {"json": {"targets": [150.0, 80.5, 200]}},
+        ),
+    ),
+    "online.get_live_metrics": Route(200, _get("/api/v1/models/diabetes/versions/1/live-metrics")),
+    "online.get_drift": Route(200, _get("/api/v1/models/diabetes/versions/1/drift")),
+    "metrics.prometheus": Route(200, _get("/metrics")),
     "keys.create_key": Route(
         201, lambda s: Call("POST", "/api/v1/keys", {"json": {"role": "viewer", "name": "m"}})
     ),
@@ -439,7 +501,7 @@ def test_fast_lane_answers_as_flask_for_every_credential(
     assert lane.answered == answered + allowed
     assert fast.status_code == slow.status_code
     assert fast.status_code in ((200,) if allowed else (401, 403))
-    assert fast.data == slow.data  # the same bytes, whichever lane answered
+    assert same_but_ids(fast.data, slow.data)  # the same bytes, whichever lane answered
     assert fast.headers.get("WWW-Authenticate") == slow.headers.get("WWW-Authenticate")
 
 

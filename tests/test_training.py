@@ -690,6 +690,9 @@ def small_regression(diabetes: pd.DataFrame) -> pd.DataFrame:
     return diabetes.sample(150, random_state=0).reset_index(drop=True)
 
 
+LABELS_ONLY = {"passive_aggressive_classifier", "perceptron"}
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize(("task", "algorithm"), sorted(CATALOGUE))
 def test_train_every_catalogue_algorithm_predicts(
@@ -715,10 +718,16 @@ def test_train_every_catalogue_algorithm_predicts(
         assert set(result.metrics) == CLASSIFICATION_METRIC_KEYS
         assert set(predicted) <= {0, 1, 2}
         assert result.signature["output"]["classes"] == [0, 1, 2]
+        if algorithm in LABELS_ONLY:  # hinge loss and the perceptron give no probabilities
+            # Unregularised single-pass-style linear learners: weaker on 30 test rows.
+            assert result.metrics["accuracy"] >= 0.7
+            assert not hasattr(result.pipeline, "predict_proba")
+            assert result.metrics["roc_auc"] is None
+            return
+        assert result.metrics["accuracy"] >= 0.8
         proba = result.pipeline.predict_proba(X)
         assert proba.shape == (25, 3)
         np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-        assert result.metrics["accuracy"] >= 0.8
         assert result.metrics["roc_auc"] is not None
 
 

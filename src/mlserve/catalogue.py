@@ -26,6 +26,7 @@ from sklearn.linear_model import (
     Lasso,
     LinearRegression,
     LogisticRegression,
+    Perceptron,
     Ridge,
     SGDClassifier,
     SGDRegressor,
@@ -64,6 +65,9 @@ class Algorithm:
         ``CalibratedClassifierCV(ensemble=False)`` to serve probabilities, the
         replacement scikit-learn 1.9 gives for the deprecated ``probability=True``
         (Platt 1999 sigmoid calibration).
+    incremental : bool
+        The estimator learns from new samples with ``partial_fit`` (online
+        updates, see :mod:`mlserve.online`).
     """
 
     name: str
@@ -71,6 +75,7 @@ class Algorithm:
     estimator: type[BaseEstimator]
     defaults: dict[str, Any] = field(default_factory=dict)
     wrapper: str | None = None
+    incremental: bool = False
 
     def wrap(self, estimator: BaseEstimator) -> BaseEstimator:
         """Return ``estimator`` inside this entry's wrapper, if it has one."""
@@ -87,12 +92,25 @@ class Algorithm:
         return params
 
 
+PASSIVE_AGGRESSIVE: dict[str, Any] = {"penalty": None, "learning_rate": "pa1", "eta0": 1.0}
 _REGRESSION = [
     Algorithm("linear_regression", "regression", LinearRegression),
     Algorithm("ridge", "regression", Ridge),
     Algorithm("lasso", "regression", Lasso),
     Algorithm("elastic_net", "regression", ElasticNet),
-    Algorithm("sgd_regressor", "regression", SGDRegressor, wrapper="scale_target"),
+    Algorithm(
+        "sgd_regressor", "regression", SGDRegressor, wrapper="scale_target", incremental=True
+    ),
+    # scikit-learn 1.8 deprecated PassiveAggressiveRegressor for this SGDRegressor
+    # configuration (Crammer et al. 2006, PA-I).
+    Algorithm(
+        "passive_aggressive_regressor",
+        "regression",
+        SGDRegressor,
+        PASSIVE_AGGRESSIVE | {"loss": "epsilon_insensitive"},
+        wrapper="scale_target",
+        incremental=True,
+    ),
     Algorithm("decision_tree", "regression", DecisionTreeRegressor),
     Algorithm("random_forest", "regression", RandomForestRegressor, {"n_estimators": 100}),
     Algorithm("extra_trees", "regression", ExtraTreesRegressor),
@@ -105,19 +123,37 @@ _REGRESSION = [
         MLPRegressor,
         {"max_iter": 500, "early_stopping": True},
         wrapper="scale_target",
+        incremental=True,
     ),
 ]
 _CLASSIFICATION = [
     Algorithm("logistic_regression", "classification", LogisticRegression, {"max_iter": 1000}),
-    Algorithm("sgd_classifier", "classification", SGDClassifier, {"loss": "log_loss"}),
+    Algorithm(
+        "sgd_classifier", "classification", SGDClassifier, {"loss": "log_loss"}, incremental=True
+    ),
+    # Likewise the replacement of the deprecated PassiveAggressiveClassifier (PA-I).
+    Algorithm(
+        "passive_aggressive_classifier",
+        "classification",
+        SGDClassifier,
+        PASSIVE_AGGRESSIVE | {"loss": "hinge"},
+        incremental=True,
+    ),
+    Algorithm("perceptron", "classification", Perceptron, incremental=True),
     Algorithm("decision_tree", "classification", DecisionTreeClassifier),
     Algorithm("random_forest", "classification", RandomForestClassifier, {"n_estimators": 100}),
     Algorithm("extra_trees", "classification", ExtraTreesClassifier),
     Algorithm("gradient_boosting", "classification", HistGradientBoostingClassifier),
     Algorithm("knn", "classification", KNeighborsClassifier),
     Algorithm("svc", "classification", SVC, wrapper="calibrate"),
-    Algorithm("naive_bayes", "classification", GaussianNB),
-    Algorithm("mlp", "classification", MLPClassifier, {"max_iter": 500, "early_stopping": True}),
+    Algorithm("naive_bayes", "classification", GaussianNB, incremental=True),
+    Algorithm(
+        "mlp",
+        "classification",
+        MLPClassifier,
+        {"max_iter": 500, "early_stopping": True},
+        incremental=True,
+    ),
 ]
 CATALOGUE: dict[tuple[str, str], Algorithm] = {
     (a.task, a.name): a for a in [*_REGRESSION, *_CLASSIFICATION]

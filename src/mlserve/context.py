@@ -19,6 +19,7 @@ from mlserve.storage import LocalStore, open_store
 if TYPE_CHECKING:
     from mlserve.auth import KeyCache
     from mlserve.jobs import JobQueue
+    from mlserve.prediction_log import PredictionLogger
     from mlserve.ratelimit import RateLimiter
     from mlserve.serving.loader import ModelCache
     from mlserve.serving.resolver import Resolver
@@ -45,6 +46,8 @@ class Context:
         API keys checked by this process.
     limiter : RateLimiter
         Request counters (see :mod:`mlserve.ratelimit`).
+    prediction_log : PredictionLogger
+        Sampled, asynchronous prediction logging (see :mod:`mlserve.prediction_log`).
     """
 
     settings: Settings
@@ -56,12 +59,14 @@ class Context:
     secret_key: bytes = field(init=False, repr=False)
     keys: KeyCache = field(init=False)
     limiter: RateLimiter = field(init=False)
+    prediction_log: PredictionLogger = field(init=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Context:
         """Build the context (engine, store, queue, model cache) for ``settings``."""
         from mlserve.auth import KeyCache
         from mlserve.jobs import build_queue
+        from mlserve.prediction_log import PredictionLogger
         from mlserve.serving.loader import ModelCache
         from mlserve.serving.resolver import Resolver
 
@@ -77,6 +82,9 @@ class Context:
         ctx.secret_key = load_secret_key(settings)
         ctx.keys = KeyCache(ctx, settings.auth_cache_ttl_s)
         ctx.limiter = build_limiter(settings)
+        ctx.prediction_log = PredictionLogger(
+            ctx, settings.prediction_log_sample_rate, settings.prediction_log_queue_size
+        )
         return ctx
 
 

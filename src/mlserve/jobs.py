@@ -76,9 +76,21 @@ class JobQueue:
 
     def __post_init__(self) -> None:
         self._train: TaskWrapper = self.huey.task(name="mlserve.train", retries=0)(self._run)
+        self._online: TaskWrapper = self.huey.task(name="mlserve.online_update", retries=0)(
+            self._run_online
+        )
 
     def _run(self, job_id: str) -> None:
         execute_job(self.ctx, job_id, self.worker_id)
+
+    def _run_online(self, model_name: str) -> None:
+        from mlserve.online_update import run_update_job
+
+        run_update_job(self.ctx, model_name)
+
+    def enqueue_online_update(self, model_name: str) -> None:
+        """Queue an online update of ``model_name`` (see :mod:`mlserve.online_update`)."""
+        self._online(model_name)
 
     def enqueue_training(self, job_id: str) -> None:
         """Queue the training job ``job_id`` (runs it at once in immediate mode)."""
@@ -183,6 +195,7 @@ def execute_job(ctx: Context, job_id: str, worker_id: str) -> None:
         spec = TrainSpec.model_validate({k: v for k, v in job.spec.items() if k != "task"})
         _progress(ctx, job_id, 0.02, "loading data")
         frame = datasets.read_frame(ctx, datasets.get_dataset(ctx, job.dataset_id))
+        frame, samples_upto = _with_samples(ctx, job, spec, frame)
         result = train(frame, spec, job.spec["task"], lambda f, s: _progress(ctx, job_id, f, s))
         _progress(ctx, job_id, 0.9, "compiling")
         assert result.test_frame is not None
@@ -191,7 +204,7 @@ def execute_job(ctx: Context, job_id: str, worker_id: str) -> None:
         written.append(registry.save_artifact(ctx, result.pipeline, artifact_key(job_id)))
         if plan.onnx is not None:
             written.append(ctx.store.put_bytes(onnx_artifact_key(job_id), plan.onnx))
-        _register(ctx, job, spec, result, written, plan.serving)
+        _register(ctx, job, spec, result, written, plan.serving, samples_upto)
     except Exception as exc:
         for artifact in written:
             ctx.store.delete(artifact.key)
@@ -216,6 +229,7 @@ def _register(
     result: TrainResult,
     artifacts: list[StoredArtifact],
     serving: dict[str, Any],
+    samples_upto: int | None = None,
 ) -> None:
     for attempt in range(5):
         try:
@@ -235,11 +249,51 @@ def _register(
                 assert row is not None
                 row.status, row.progress, row.stage = "succeeded", 1.0, "done"
                 row.model_version, row.finished_at = version.version, utcnow()
+                if samples_upto is not None:
+                    _restart_online(session, job.model_name, version.version, samples_upto)
             ctx.resolver.invalidate()
             return
         except IntegrityError:  # another worker took the same version number
             if attempt == 4:
                 raise
+
+
+def _with_samples(
+    ctx: Context, job: TrainingJob, spec: TrainSpec, frame: Any
+) -> tuple[Any, int | None]:
+    """The dataset plus the model's stored samples when the spec says so (a retrain).
+
+    Returns the frame and the id of the last sample included (``None``: none asked).
+    """
+    if not spec.include_samples:
+        return frame, None
+    import pandas as pd
+
+    from mlserve.models import Sample
+
+    with ctx.db.session() as session:
+        rows = list(
+            session.scalars(
+                select(Sample).where(Sample.model_name == job.model_name).order_by(Sample.id)
+            )
+        )
+    if not rows:
+        return frame, 0
+    added = pd.DataFrame.from_records([row.features for row in rows])
+    added[spec.target] = [row.target for row in rows]
+    return pd.concat([frame, added], ignore_index=True), rows[-1].id
+
+
+def _restart_online(session: Any, name: str, version: int, cursor: int) -> None:
+    """A retrained version becomes the online head; the samples it saw count as applied."""
+    from mlserve.models import OnlineState
+
+    state = session.get(OnlineState, name, with_for_update=True)
+    if state is None:
+        session.add(OnlineState(model_name=name, version=version, cursor=cursor))
+        return
+    state.version, state.cursor = version, max(state.cursor, cursor)
+    state.updated_at, state.last_error = utcnow(), None
 
 
 def _claim(ctx: Context, job_id: str, worker_id: str) -> bool:

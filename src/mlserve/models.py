@@ -6,7 +6,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -110,6 +120,10 @@ class ModelVersion(Base):
     # Plot data computed at training time (see mlserve.evaluation); deferred: only
     # the evaluation endpoint reads it, listings never load it.
     evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None, deferred=True)
+    # Online update lineage and guard decision (mlserve.online); None for trained versions.
+    online: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Per-feature reference statistics for drift (mlserve.drift); deferred like evaluation.
+    reference: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None, deferred=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -181,3 +195,54 @@ class WorkerHeartbeat(Base):
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Sample(Base):
+    """A labelled sample posted for online learning; append-only, ``id`` is arrival order."""
+
+    __tablename__ = "sample"
+    __table_args__ = (Index("ix_sample_model_name_id", "model_name", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(ForeignKey("registered_model.name"))
+    features: Mapped[dict[str, Any]] = mapped_column(JSON)
+    target: Mapped[Any] = mapped_column(JSON, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    key_prefix: Mapped[str | None] = mapped_column(String(16), default=None)
+    live_version: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class PredictionLog(Base):
+    """A logged (sampled) prediction request, and the feedback given for it later."""
+
+    __tablename__ = "prediction_log"
+    __table_args__ = (
+        Index("ix_prediction_log_model_at", "model_name", "at"),
+        Index("ix_prediction_log_feedback", "model_name", "version", "feedback_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    n_rows: Mapped[int] = mapped_column(Integer)
+    features: Mapped[dict[str, Any]] = mapped_column(JSON)
+    predictions: Mapped[list[Any]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    feedback: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    feedback_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OnlineState(Base):
+    """Where a model's online learning stands: the head version and the sample cursor.
+
+    ``cursor`` is the id of the last sample applied to ``version`` (0: none). It
+    moves only in the transaction that registers the version the samples produced.
+    """
+
+    __tablename__ = "online_state"
+
+    model_name: Mapped[str] = mapped_column(ForeignKey("registered_model.name"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    cursor: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -94,6 +94,7 @@ def add_version(
         onnx_sha256=onnx_artifact.sha256 if onnx_artifact else None,
         onnx_size_bytes=onnx_artifact.size_bytes if onnx_artifact else None,
         evaluation=result.evaluation,
+        reference=result.reference,
     )
     session.add(version)
     bump_generation(session)

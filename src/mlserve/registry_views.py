@@ -41,6 +41,7 @@ def version_view(row: ModelVersion, version_aliases: list[str] | None = None) ->
         "onnx_sha256": row.onnx_sha256,
         "onnx_size_bytes": row.onnx_size_bytes,
         "corrupt_reason": row.corrupt_reason,
+        "online": row.online,
         "aliases": version_aliases or [],
         "created_at": row.created_at,
     }

@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from mlserve import evaluation
 from mlserve.catalogue import build_estimator, get_algorithm, inner_estimator
+from mlserve.drift import reference_statistics
 from mlserve.errors import ValidationFailed
 from mlserve.metrics import classification_metrics, regression_metrics
 from mlserve.preprocessing import build_preprocessor
@@ -52,6 +53,9 @@ class TrainSpec(BaseModel):
         Seed of the split, the folds and the estimator.
     drop_duplicates, drop_missing_target : bool
         Cleaning applied before the split.
+    include_samples : bool
+        Train on the dataset plus the samples stored for ``model_name``
+        (``POST /api/v1/models/{name}/retrain`` sets it; see :mod:`mlserve.online`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -68,6 +72,7 @@ class TrainSpec(BaseModel):
     random_state: int = Field(default=0, ge=0, le=2**32 - 1)
     drop_duplicates: bool = False
     drop_missing_target: bool = True
+    include_samples: bool = False
 
     @field_validator("params")
     @classmethod
@@ -191,6 +196,9 @@ class TrainResult:
         The held-out rows (model input dtypes), for checking a compiled model.
     evaluation : dict or None
         Plot data on the test split (see :func:`mlserve.evaluation.evaluate`).
+    reference : dict or None
+        Per-feature statistics of the training split, for drift
+        (:func:`mlserve.drift.reference_statistics`).
     """
 
     pipeline: Pipeline
@@ -204,6 +212,7 @@ class TrainResult:
     n_test: int
     test_frame: pd.DataFrame | None = None
     evaluation: dict[str, Any] | None = None
+    reference: dict[str, Any] | None = None
 
 
 def clean(frame: pd.DataFrame, spec: TrainSpec) -> pd.DataFrame:
@@ -285,6 +294,7 @@ def train(
         len(X_test),
         X_test,
         plots,
+        reference_statistics(X_train, signature, spec.random_state),
     )
 
 

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ from mlserve.context import Context
 from mlserve.errors import MlserveError
 from mlserve.jobs import artifact_key, onnx_artifact_key
 from mlserve.models import TrainingJob, WorkerHeartbeat, as_utc, utcnow
+from mlserve.online import schedule_due
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,7 @@ def _prune_heartbeats(ctx: Context) -> None:
 def _housekeeping(
     ctx: Context, worker_id: str, stop: threading.Event, parent_pid: int | None
 ) -> None:
+    online_checked = time.monotonic()
     while not stop.wait(ctx.settings.worker_heartbeat_interval_s):
         if parent_pid is not None and os.getppid() != parent_pid:
             log.error("the service that started this worker is gone; exiting")
@@ -106,6 +109,10 @@ def _housekeeping(
         try:
             beat(ctx, worker_id)
             recover_stale_jobs(ctx)
+            every_s = ctx.settings.online_update_every_s
+            if every_s > 0 and time.monotonic() - online_checked >= min(every_s, 60.0):
+                online_checked = time.monotonic()
+                schedule_due(ctx)
         except Exception:  # keep beating through a database outage
             log.exception("worker housekeeping failed")
 

@@ -10,7 +10,9 @@ from mlserve.api import (
     docs,
     health,
     keys,
+    metrics,
     models,
+    online,
     predict,
     training_jobs,
 )
@@ -26,9 +28,14 @@ def register_api(app: APIFlask) -> None:
     register_error_handlers(app)
     register_security(app)
     app.before_request(require_json_body)
-    for module in (health, datasets, training_jobs, algorithms, models, predict, keys, docs):
+    modules = (health, datasets, training_jobs, algorithms, models, predict, online, metrics)
+    for module in (*modules, keys, docs):
         app.register_blueprint(module.bp)
-    app.spec_processor(lambda spec: document_security(app, predict.document_request_bodies(spec)))
+    app.spec_processor(
+        lambda spec: document_security(
+            app, online.document_online(predict.document_request_bodies(spec))
+        )
+    )
     ctx = app.extensions["mlserve"]
     app.wsgi_app = PredictFastLane(  # type: ignore[method-assign]
         app.wsgi_app,

@@ -133,5 +133,5 @@ class PredictFastLane:
         except Exception:  # replayed through Flask, which answers the 4xx, or logs and 500s
             return None
         if kserve_name is not None:
-            return dumps({"predictions": result.predictions})
+            return dumps({"predictions": result.predictions, "prediction_id": result.prediction_id})
         return dumps(prediction_payload(result))

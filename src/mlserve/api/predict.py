@@ -46,6 +46,10 @@ PREDICT_RESPONSE = {
         "classes": {"type": "array", "items": {}},
         "model_name": {"type": "string"},
         "model_version": {"type": "integer"},
+        "prediction_id": {
+            "type": "string",
+            "description": "id for POST /api/v1/predictions/{id}/feedback",
+        },
     },
 }
 
@@ -121,6 +125,7 @@ def prediction_payload(result: PredictionResult) -> dict[str, Any]:
         "predictions": result.predictions,
         "model_name": result.model_name,
         "model_version": result.model_version,
+        "prediction_id": result.prediction_id,
     }
     if result.probabilities is not None:
         payload["probabilities"] = result.probabilities
@@ -187,7 +192,7 @@ def predict_csv(name: str, form_and_files_data: Any) -> Response:
 def predict_kserve(name: str) -> Response:
     ctx = current_app.extensions["mlserve"]
     result = predict(ctx, name, **_data())
-    return json_response({"predictions": result.predictions})
+    return json_response({"predictions": result.predictions, "prediction_id": result.prediction_id})
 
 
 def document_request_bodies(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:

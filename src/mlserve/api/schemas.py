@@ -151,6 +151,14 @@ class VersionOut(Schema):
         allow_none=True,
         metadata={"description": "why the last load of the artifact failed (null: sound)"},
     )
+    online = Dict(
+        allow_none=True,
+        metadata={
+            "description": "online update lineage (parent and root version, applied sample "
+            "id range, unseen categories) and the guard's decision: status production or "
+            "candidate, with its reason; null for trained versions"
+        },
+    )
     aliases = List(String(), required=True)
     created_at = DateTime(required=True)
 

@@ -26,6 +26,7 @@ from mlserve.web import session as web_session
 View = TypeVar("View", bound=Callable[..., Any])
 PUBLIC = "public"
 DOCS = "docs"  # public or read, as settings.public_docs says
+METRICS = "metrics"  # public or read, as settings.public_metrics says
 ATTRIBUTE = "_mlserve_permission"
 BUILTIN: dict[str, str] = {
     "static": PUBLIC,
@@ -66,11 +67,13 @@ def required_permission(app: Flask, endpoint: str) -> str:
     """The permission a request to ``endpoint`` needs under the app's settings.
 
     Undeclared routes need ``admin`` (fail closed); the docs are public or ``read``
-    as ``public_docs`` says.
+    as ``public_docs`` says, ``/metrics`` as ``public_metrics`` says.
     """
     permission = permission_of(app, endpoint) or "admin"
     if permission == DOCS:
         return PUBLIC if app.extensions["mlserve"].settings.public_docs else "read"
+    if permission == METRICS:
+        return PUBLIC if app.extensions["mlserve"].settings.public_metrics else "read"
     return permission
 
 

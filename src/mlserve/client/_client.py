@@ -20,6 +20,7 @@ from mlserve.client._exceptions import (
     JobTimeout,
     error_from_response,
 )
+from mlserve.client._online import OnlineMethods
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 API_PREFIX = "/api/v1"
@@ -49,7 +50,7 @@ def _segment(value: object) -> str:
     return quote(str(value), safe="")
 
 
-class Client:
+class Client(OnlineMethods):
     """Synchronous client of an mlserve server.
 
     Parameters

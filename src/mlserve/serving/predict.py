@@ -9,6 +9,7 @@ import numpy as np
 
 from mlserve.context import Context
 from mlserve.errors import PayloadTooLarge, ValidationFailed
+from mlserve.prediction_log import new_prediction_id
 
 
 @dataclass
@@ -25,6 +26,9 @@ class PredictionResult:
         Class probabilities, columns in ``classes`` order (classifiers with
         ``predict_proba`` only).
     classes : list or None
+    prediction_id : str
+        Identifies the request for feedback (``POST /api/v1/predictions/{id}/feedback``);
+        logged as :mod:`mlserve.prediction_log` samples.
     """
 
     model_name: str
@@ -32,6 +36,7 @@ class PredictionResult:
     predictions: np.ndarray
     probabilities: np.ndarray | None
     classes: list[Any] | None
+    prediction_id: str = ""
 
 
 def predict(
@@ -83,8 +88,12 @@ def predict(
     else:
         columns = model.validator.columns(instances)
     predictions, probabilities = model.predict(columns, len(next(iter(columns.values()))))
+    prediction_id = new_prediction_id()
+    ctx.prediction_log.submit(
+        prediction_id, model.model_name, model.version, instances, inputs, predictions
+    )
     return PredictionResult(
-        model.model_name, model.version, predictions, probabilities, model.classes
+        model.model_name, model.version, predictions, probabilities, model.classes, prediction_id
     )
 
 
