@@ -43,14 +43,25 @@ def test_algorithms_of_a_task_are_the_catalogue_sorted_by_name(
     assert [a["name"] for a in algorithms] == algorithm_names(task)
     assert {a["task"] for a in algorithms} == {task}
     for algorithm in algorithms:
-        assert set(algorithm) == {"name", "task", "estimator", "params"}
+        assert set(algorithm) == {"name", "task", "estimator", "incremental", "params"}
         assert all(set(p) == PARAM_KEYS for p in algorithm["params"])
 
 
 def test_algorithms_without_task_lists_both_tasks(client: FlaskClient) -> None:
     algorithms = client.get(URL).get_json()["algorithms"]
-    assert len(algorithms) == len(CATALOGUE) == 22
+    assert len(algorithms) == len(CATALOGUE) == 25
     assert [(a["name"], a["task"]) for a in algorithms] == sorted((n, t) for t, n in CATALOGUE)
+    incremental = {(a["task"], a["name"]) for a in algorithms if a["incremental"]}
+    assert incremental == {
+        ("regression", "sgd_regressor"),
+        ("regression", "passive_aggressive_regressor"),
+        ("regression", "mlp"),
+        ("classification", "sgd_classifier"),
+        ("classification", "passive_aggressive_classifier"),
+        ("classification", "perceptron"),
+        ("classification", "naive_bayes"),
+        ("classification", "mlp"),
+    }
 
 
 def test_gradient_boosting_regressor_as_the_contract_shows(client: FlaskClient) -> None:

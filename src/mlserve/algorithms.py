@@ -38,7 +38,8 @@ def describe_algorithms(task: str | None = None) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        ``{"name", "task", "estimator", "params"}``, see :func:`describe_algorithm`.
+        ``{"name", "task", "estimator", "incremental", "params"}``, see
+        :func:`describe_algorithm`.
     """
     chosen = [a for (t, _name), a in CATALOGUE.items() if task is None or t == task]
     return [describe_algorithm(a) for a in sorted(chosen, key=lambda a: (a.name, a.task))]
@@ -51,7 +52,9 @@ def describe_algorithm(algorithm: Algorithm) -> dict[str, Any]:
     -------
     dict
         ``name``, ``task``, ``estimator`` (``"sklearn.ensemble.HistGradientBoostingRegressor"``)
-        and ``params`` in the estimator's ``get_params`` order (see :func:`describe_parameter`).
+        ``incremental`` (whether online updates can ``partial_fit`` it, see
+        docs/online-learning.md) and ``params`` in the estimator's ``get_params`` order
+        (see :func:`describe_parameter`).
     """
     constraints = algorithm.estimator._parameter_constraints
     params = []
@@ -65,6 +68,7 @@ def describe_algorithm(algorithm: Algorithm) -> dict[str, Any]:
         "name": algorithm.name,
         "task": algorithm.task,
         "estimator": public_path(algorithm.estimator),
+        "incremental": algorithm.incremental,
         "params": params,
     }
 

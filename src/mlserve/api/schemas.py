@@ -159,6 +159,21 @@ class VersionOut(Schema):
             "candidate, with its reason; null for trained versions"
         },
     )
+    has_evaluation = Boolean(
+        required=True,
+        metadata={
+            "description": "whether GET .../evaluation has plot data for the version "
+            "(false: registered before mlserve recorded them; that call answers 404)"
+        },
+    )
+    has_reference = Boolean(
+        required=True,
+        metadata={
+            "description": "whether GET .../drift can measure drift: reference statistics "
+            "of the version or, made by an online update, of its lineage root (false: "
+            "registered before mlserve stored them; that call answers 409)"
+        },
+    )
     aliases = List(String(), required=True)
     created_at = DateTime(required=True)
 
@@ -310,6 +325,9 @@ class AlgorithmOut(Schema):
     name = String(required=True)
     task = String(required=True)
     estimator = String(required=True, metadata={"description": "scikit-learn class"})
+    incremental = Boolean(
+        required=True, metadata={"description": "learns online from samples (partial_fit)"}
+    )
     params = List(Nested(ParamOut), required=True)
 
 
@@ -354,7 +372,15 @@ class EvaluationOut(Schema):
     model_name = String(required=True)
     version = Integer(required=True)
     task = String(required=True)
-    n_test = Integer(required=True, metadata={"description": "rows in the test split"})
+    rows = String(
+        metadata={
+            "description": "which rows the plots are computed on: 'test split' (training "
+            "job) or 'guard window' (online update); absent: test split"
+        }
+    )
+    n_test = Integer(
+        required=True, metadata={"description": "rows evaluated (test split or guard window)"}
+    )
     predicted_vs_actual = Nested(PredictedVsActualOut)
     residuals = Nested(HistogramOut, metadata={"description": "actual - predicted"})
     confusion_matrix = Nested(ConfusionMatrixOut)
