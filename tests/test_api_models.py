@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from sklearn import metrics as skm
 from sklearn.datasets import load_diabetes
 from sklearn.model_selection import train_test_split
-from sqlalchemy import inspect, update
+from sqlalchemy import inspect, select, update
 
 from mlserve import create_app, registry
 from mlserve.context import Context
@@ -549,6 +549,7 @@ def test_evaluation_regression_points_are_the_models_test_predictions(
         "model_name",
         "version",
         "task",
+        "rows",
         "n_test",
         "predicted_vs_actual",
         "residuals",
@@ -556,6 +557,7 @@ def test_evaluation_regression_points_are_the_models_test_predictions(
         "cv",
     }
     assert (body["model_name"], body["version"], body["task"]) == ("diabetes", 1, "regression")
+    assert body["rows"] == "test split" and version["has_evaluation"] is True
     assert body["n_test"] == version["metrics"]["n_samples"] == 89
     assert body["cv"] == version["cv_metrics"]
     pipeline = load_pipeline(_artifact(ctx, version))
@@ -608,6 +610,10 @@ def test_evaluation_not_recorded_returns_404(
 ) -> None:
     with ctx.db.session() as session:  # a version registered before evaluations existed
         session.execute(update(ModelVersion).values(evaluation=None))
+    # The version says so, for clients (the version page) not to ask for it.
+    assert client.get("/api/v1/models/diabetes/versions/1").get_json()["has_evaluation"] is False
+    [listed] = client.get("/api/v1/models/diabetes").get_json()["versions"]
+    assert listed["has_evaluation"] is False
     response = client.get("/api/v1/models/diabetes/versions/1/evaluation")
     details = assert_error(response, 404, "not_found")
     assert (details["resource"], details["model"], details["version"]) == (
@@ -623,3 +629,39 @@ def test_version_listing_does_not_load_the_evaluation(
 ) -> None:
     [row] = registry.list_versions(ctx, "diabetes")
     assert "evaluation" in inspect(row).unloaded
+    assert {"has_evaluation", "has_own_reference"}.isdisjoint(inspect(row).unloaded)
+    assert row.has_evaluation is True and row.has_own_reference is True
+
+
+def test_migration_0006_turns_json_null_into_sql_null(tmp_path: Path) -> None:
+    """Versions of online updates before 0006 stored JSON null, which IS NOT NULL, in
+    ``evaluation`` and ``reference``; after it, ``has_evaluation`` reads false for them."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from mlserve.db import Database, alembic_config
+
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    with db.engine.begin() as connection:
+        config = alembic_config(db.url)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005")
+    base = {"model_name": "m", "task": "regression", "algorithm": "ridge", "params": "{}"}
+    base |= {"metrics": "{}", "cv_metrics": "{}", "signature": "{}", "serving": "{}"}
+    base |= {"training_seconds": 1.0, "artifact_key": "k", "artifact_sha256": "s"}
+    base |= {"artifact_size_bytes": 1, "runtime": "sklearn", "created_at": "2026-01-01"}
+    stored = [(1, '{"task": "regression"}', "{}"), (2, "null", "null"), (3, None, None)]
+    rows = [base | {"version": v, "evaluation": e, "reference": r} for v, e, r in stored]
+    names = ", ".join(rows[0])
+    values = ", ".join(f":{name}" for name in rows[0])
+    with db.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO registered_model VALUES ('m', '2026-01-01', '2026-01-01')")
+        )
+        connection.execute(text(f"INSERT INTO model_version ({names}) VALUES ({values})"), rows)
+    db.upgrade()
+    with db.session() as session:
+        found = session.scalars(select(ModelVersion).order_by(ModelVersion.version)).all()
+        flags = [(r.version, r.has_evaluation, r.has_own_reference) for r in found]
+    db.dispose()
+    assert flags == [(1, True, True), (2, False, False), (3, False, False)]

@@ -83,6 +83,7 @@ def test_regression_points_are_the_pipelines_predictions(diabetes: Split) -> Non
     result = evaluate(pipeline, X_test, y_test, "regression", CV, SEED)
     assert set(result) == {
         "task",
+        "rows",
         "n_test",
         "predicted_vs_actual",
         "residuals",
@@ -94,6 +95,18 @@ def test_regression_points_are_the_pipelines_predictions(diabetes: Split) -> Non
     assert points["n_total"] == len(X_test) == len(points["actual"])  # 133 rows: all kept
     assert points["actual"] == y_test.tolist()
     assert points["predicted"] == pipeline.predict(X_test).tolist()
+
+
+@pytest.mark.parametrize(
+    ("rows", "recorded"),
+    [(None, "test split"), ("test split", "test split"), ("guard window", "guard window")],
+)
+def test_rows_say_what_was_evaluated(diabetes: Split, rows: str | None, recorded: str) -> None:
+    """A training job's test split by default; an online update passes its guard window."""
+    pipeline, X_test, y_test = diabetes
+    extra = {} if rows is None else {"rows": rows}
+    result = evaluate(pipeline, X_test.iloc[:40], y_test.iloc[:40], "regression", CV, SEED, **extra)
+    assert (result["rows"], result["n_test"]) == (recorded, 40)
 
 
 def test_residuals_histogram_covers_every_test_row(diabetes: Split) -> None:

@@ -213,6 +213,50 @@ def test_a_second_update_from_the_same_state_loses_and_leaves_nothing(
     assert online.head(ctx, "stream")[:2] == (2, first.online["last_sample_id"])
 
 
+def test_online_version_plots_its_guard_window(
+    client: FlaskClient, ctx: Context, sgd: dict[str, Any]
+) -> None:
+    """The evaluation of an online version: the new pipeline on the held-out guard
+    window, which it did not learn from, recorded as such."""
+    rest = sgd["rest"]
+    post_samples(client, "stream", samples_of(rest.iloc[:60]))
+    version = client.get("/api/v1/models/stream/versions/2").get_json()
+    window = version["online"]["guard"]["window"]
+    assert (window["n_samples"], version["has_evaluation"]) == (20, True)
+    plots = client.get("/api/v1/models/stream/versions/2/evaluation").get_json()
+    assert (plots["rows"], plots["n_test"], plots["cv"]) == ("guard window", 20, {"folds": 0})
+    held = rest.iloc[40:60]  # the newest 20 samples: ids window["first_sample_id"]...
+    row = registry.get_version(ctx, "stream", 2)
+    pipeline = load_pipeline(ctx.store.get_bytes(row.artifact_key, row.artifact_sha256))
+    X = model_frame(held.drop(columns="target"), row.signature)
+    points = plots["predicted_vs_actual"]
+    assert points["actual"] == held["target"].astype(float).tolist()
+    assert points["predicted"] == pytest.approx(pipeline.predict(X).tolist(), rel=1e-12)
+    assert sum(plots["residuals"]["counts"]) == 20
+    assert sorted(p["feature"] for p in plots["permutation_importance"]) == sorted(X.columns)
+    # The guard's metric for the new version is the same pipeline on the same rows.
+    rmse = float(np.sqrt(np.mean((np.asarray(points["actual"]) - points["predicted"]) ** 2)))
+    assert version["online"]["guard"]["candidate"] == pytest.approx(rmse, rel=1e-9)
+    assert version["metrics"]["rmse"] == pytest.approx(rmse, rel=1e-9)
+    trained = client.get("/api/v1/models/stream/versions/1/evaluation").get_json()
+    assert trained["rows"] == "test split"
+
+
+def test_online_version_measures_drift_against_its_root_reference(
+    client: FlaskClient, ctx: Context, sgd: dict[str, Any]
+) -> None:
+    post_samples(client, "stream", samples_of(sgd["rest"].iloc[:60]))
+    listed = client.get("/api/v1/models/stream").get_json()["versions"]
+    assert [(v["version"], v["has_reference"]) for v in listed] == [(2, True), (1, True)]
+    assert client.get("/api/v1/models/stream/versions/2/drift").status_code == 200
+    with ctx.db.session() as session:  # a root registered before references existed
+        session.execute(update(ModelVersion).values(reference=None))
+    assert client.get("/api/v1/models/stream/versions/2").get_json()["has_reference"] is False
+    listed = client.get("/api/v1/models/stream").get_json()["versions"]
+    assert [v["has_reference"] for v in listed] == [False, False]
+    assert client.get("/api/v1/models/stream/versions/2/drift").status_code == 409
+
+
 def test_guard_keeps_a_worse_version_as_candidate_with_its_reason(
     client: FlaskClient, ctx: Context, sgd: dict[str, Any]
 ) -> None:
@@ -350,6 +394,12 @@ def test_every_incremental_algorithm_learns_from_samples(
     assert version["runtime"] in ("onnx", "sklearn")
     assert answer(2) != before  # the estimator moved
     assert version["params"] == client.get("/api/v1/models/m/versions/1").get_json()["params"]
+    # Plot data on the guard window (the last 20 samples), as the page shows it.
+    assert (version["has_evaluation"], version["has_reference"]) == (True, True)
+    plots = client.get("/api/v1/models/m/versions/2/evaluation").get_json()
+    assert (plots["rows"], plots["n_test"], plots["task"]) == ("guard window", 20, task)
+    shown = "predicted_vs_actual" if task == "regression" else "confusion_matrix"
+    assert shown in plots and len(plots["permutation_importance"]) == frame.shape[1] - 1
 
 
 def test_the_timer_queues_an_update_for_old_waiting_samples(

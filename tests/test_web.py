@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from sklearn.datasets import load_diabetes
 
-from mlserve import auth, create_app
+from mlserve import auth, create_app, monitoring
 from mlserve.api.security import permission_of
 from mlserve.settings import Settings
 from tests.conftest import frame_csv, keyed_client, train, upload
@@ -187,6 +187,45 @@ def test_pages_pass_route_values_as_data_attributes(site: dict[str, Any]) -> Non
     assert 'data-model-name="diabetes" data-version="1" data-alias=""' in html
     html = site["viewer"].get('/models/diabetes/compare?a=1&b="><x').get_data(as_text=True)
     assert 'data-a="1" data-b=""' in html  # not an integer: dropped, never echoed
+
+
+def options_of(html: str, select_id: str) -> list[tuple[str, bool]]:
+    """``(value, selected)`` of each option of the ``<select id=select_id>`` of ``html``."""
+    block = re.search(rf'<select id="{select_id}".*?</select>', html, re.DOTALL)
+    assert block is not None, select_id
+    return [
+        (value, bool(selected))
+        for value, selected in re.findall(r'<option value="([^"]*)"( selected)?', block[0])
+    ]
+
+
+@pytest.mark.parametrize("default", [1_000, 250])
+def test_version_page_windows_offer_the_configured_default(
+    site: dict[str, Any], default: int
+) -> None:
+    """Live metrics and drift windows: the setting's default selected, up to the API's
+    maximum (a larger window would be a 422)."""
+    settings = site["app"].extensions["mlserve"].settings
+    before = settings.live_metrics_window
+    settings.live_metrics_window = default
+    try:
+        html = site["viewer"].get("/models/diabetes/versions/1").get_data(as_text=True)
+    finally:
+        settings.live_metrics_window = before
+    expected = sorted({100, 1_000, 10_000, monitoring.MAX_WINDOW, default})
+    for select in ("live-window", "drift-window"):
+        options = options_of(html, select)
+        assert [int(value) for value, _ in options] == expected
+        assert [int(value) for value, selected in options if selected] == [default]
+    assert options_of(html, "drift-source") == [("predictions", True), ("samples", False)]
+    assert f'<option value="{default}" selected>{default:,} rows</option>' in html
+
+
+def test_model_page_has_the_update_button_and_its_message_slots(site: dict[str, Any]) -> None:
+    html = site["viewer"].get("/models/diabetes").get_data(as_text=True)
+    assert re.search(r'<button type="button" id="online-update"[^>]*>Update now</button>', html)
+    assert '<p class="field-error" id="error-online-update" role="alert"></p>' in html
+    assert 'id="online-update-status" role="status"' in html
 
 
 def csp_directives(header: str) -> dict[str, list[str]]:

@@ -1,8 +1,11 @@
-"""Plot data of a fitted model on its test split, computed once at training time.
+"""Plot data of a fitted model on rows it did not learn from, computed once per version.
 
 :func:`evaluate` is pure: a fitted pipeline and the held-out rows in, a JSON-ready
 dict out (stored with the model version, served by
-``GET /api/v1/models/{name}/versions/{v}/evaluation``). Every curve and metric is
+``GET /api/v1/models/{name}/versions/{v}/evaluation``). A training job evaluates on
+its test split; an online update on its guard window (the newest waiting samples,
+which neither the new version nor production has learned from), and ``rows`` says
+which. Every curve and metric is
 scikit-learn's own (``sklearn.metrics``, ``sklearn.inspection``):
 
 - regression: predicted against actual values (a seeded sample of at most
@@ -40,6 +43,7 @@ MAX_POINTS = 2_000
 MAX_CURVE_POINTS = 200
 IMPORTANCE_REPEATS = 5
 SCORING = {"regression": "r2", "classification": "accuracy"}
+TEST_SPLIT, GUARD_WINDOW = "test split", "guard window"  # the values of ``rows``
 
 
 def _nothing() -> None:
@@ -54,15 +58,17 @@ def evaluate(
     cv_metrics: dict[str, Any],
     random_state: int,
     before_importance: Callable[[], None] = _nothing,
+    rows: str = TEST_SPLIT,
 ) -> dict[str, Any]:
-    """Plot data of a fitted ``pipeline`` on the test split.
+    """Plot data of a fitted ``pipeline`` on held-out rows (the test split by default).
 
     Parameters
     ----------
     pipeline : Pipeline
         Fitted on the training split.
     X_test : DataFrame of shape (n_test, n_features)
-        Held-out rows in model input dtypes (one column per input feature).
+        Held-out rows in model input dtypes (one column per input feature): the
+        test split, or an online update's guard window.
     y_test : Series of shape (n_test,)
     task : {"regression", "classification"}
     cv_metrics : dict
@@ -71,18 +77,20 @@ def evaluate(
         Seed of the row samples and of the permutations.
     before_importance : callable, optional
         Called before the permutation importance, the slow part (a progress hook).
+    rows : {"test split", "guard window"}
+        Which rows ``X_test`` holds, recorded as ``rows``.
 
     Returns
     -------
     dict
-        ``task``, ``n_test``, ``cv``, ``permutation_importance`` and either
+        ``task``, ``rows``, ``n_test``, ``cv``, ``permutation_importance`` and either
         ``predicted_vs_actual`` and ``residuals`` (regression) or
         ``confusion_matrix``, ``roc`` and ``precision_recall`` (classification).
     """
     y_true = y_test.to_numpy()
     y_pred = pipeline.predict(X_test)
     sample = sample_rows(len(X_test), random_state)
-    out: dict[str, Any] = {"task": task, "n_test": len(X_test)}
+    out: dict[str, Any] = {"task": task, "rows": rows, "n_test": len(X_test)}
     if task == "regression":
         out.update(_regression(y_true, y_pred, sample))
     else:

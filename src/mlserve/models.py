@@ -17,7 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 
 def utcnow() -> datetime:
@@ -117,13 +117,21 @@ class ModelVersion(Base):
     onnx_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     onnx_size_bytes: Mapped[int | None] = mapped_column(Integer, default=None)
     corrupt_reason: Mapped[str | None] = mapped_column(Text, default=None)
-    # Plot data computed at training time (see mlserve.evaluation); deferred: only
-    # the evaluation endpoint reads it, listings never load it.
-    evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None, deferred=True)
+    # Plot data computed at training time or by an online update (see mlserve.evaluation);
+    # deferred: only the evaluation endpoint reads it, listings never load it. None is
+    # stored as SQL NULL (not JSON null) so that ``has_evaluation`` can test it.
+    evaluation: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True), default=None, deferred=True
+    )
     # Online update lineage and guard decision (mlserve.online); None for trained versions.
     online: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     # Per-feature reference statistics for drift (mlserve.drift); deferred like evaluation.
-    reference: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None, deferred=True)
+    reference: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True), default=None, deferred=True
+    )
+    # Whether those are recorded, loaded with the row without reading the JSON itself.
+    has_evaluation: Mapped[bool] = column_property(evaluation.is_not(None))
+    has_own_reference: Mapped[bool] = column_property(reference.is_not(None))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

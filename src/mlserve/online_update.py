@@ -10,7 +10,9 @@ One update of model ``name``:
    fitted preprocessing (never refitted) and ``partial_fit`` the estimator alone;
    a standardised regression target (``TransformedTargetRegressor``) is scaled
    with the scaler fitted at the first fit, which stays fixed too;
-3. score the new pipeline and the ``production`` one on the guard window;
+3. score the new pipeline and the ``production`` one on the guard window, and
+   compute the new version's plot data there (:func:`mlserve.evaluation.evaluate`
+   with ``rows="guard window"``);
 4. write the new artifact (atomic temp file + rename, sha256), then in ONE
    transaction register the new version with its lineage (parent version and
    applied sample id range), move the cursor (compare-and-set on the state read
@@ -35,13 +37,14 @@ import pandas as pd
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.pipeline import Pipeline
 
-from mlserve import registry
+from mlserve import evaluation, registry
 from mlserve.context import Context
 from mlserve.errors import Conflict
 from mlserve.guard import Guard, reason
 from mlserve.metrics import PRIMARY_METRIC, classification_metrics, regression_metrics
 from mlserve.models import ModelAlias, ModelVersion, OnlineState, RegisteredModel, utcnow
 from mlserve.online import head, is_incremental
+from mlserve.preprocessing import unseen_categories
 from mlserve.samples import read_samples, samples_frame, samples_target
 from mlserve.serving.compile import plan_serving
 from mlserve.serving.loader import load_pipeline
@@ -92,21 +95,6 @@ def partial_fit(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray) -> dict[str,
         if stopping:
             estimator.early_stopping = stopping
     return unseen
-
-
-def unseen_categories(pipeline: Pipeline, X: pd.DataFrame) -> dict[str, int]:
-    """Text feature -> count of values in ``X`` the fitted one-hot encoder does not know."""
-    preprocess = pipeline.named_steps["preprocess"]
-    counts: dict[str, int] = {}
-    for name, transformer, columns in preprocess.transformers_:
-        if name != "categorical":
-            continue
-        encoder = transformer.named_steps["one_hot"]
-        for column, known in zip(columns, encoder.categories_, strict=True):
-            values = X[column]
-            present = values[values.notna()]
-            counts[column] = int((~present.isin(set(known.tolist()))).sum())
-    return counts
 
 
 def _score(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, task: str) -> dict[str, Any]:
@@ -173,6 +161,18 @@ def run_update(ctx: Context, name: str) -> ModelVersion | None:
         "unseen_categories": unseen,
         "guard": guard.view(),
     }
+    seed = parent.params.get("random_state")
+    with warnings.catch_warnings():  # unseen categories encode as all zeros
+        warnings.filterwarnings("ignore", message=".*unknown categories.*")
+        plots = evaluation.evaluate(
+            pipeline,
+            X_held,
+            pd.Series(y_held),
+            parent.task,
+            {"folds": 0},
+            seed if isinstance(seed, int) else 0,
+            rows=evaluation.GUARD_WINDOW,
+        )
     result = TrainResult(
         pipeline,
         parent.task,
@@ -183,6 +183,7 @@ def run_update(ctx: Context, name: str) -> ModelVersion | None:
         seconds,
         len(applied),
         len(held),
+        evaluation=plots,
     )
     plan = plan_serving(pipeline, parent.signature, X_held, ctx.settings)
     key = f"models/online-{uuid.uuid4().hex}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -49,3 +50,31 @@ def build_preprocessor(numeric: Sequence[str], categorical: Sequence[str]) -> Co
         )
         transformers.append(("categorical", categorical_steps, list(categorical)))
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+
+
+def unseen_categories(pipeline: Pipeline, X: pd.DataFrame) -> dict[str, int]:
+    """Text feature -> count of values in ``X`` the fitted one-hot encoder does not know.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        Fitted, with the ``preprocess`` step of :func:`build_preprocessor`.
+    X : DataFrame of shape (n_samples, n_features)
+
+    Returns
+    -------
+    dict
+        Each text feature's number of non-missing values outside the categories
+        learned at fit time (they encode as all zeros).
+    """
+    preprocess = pipeline.named_steps["preprocess"]
+    counts: dict[str, int] = {}
+    for name, transformer, columns in preprocess.transformers_:
+        if name != "categorical":
+            continue
+        encoder = transformer.named_steps["one_hot"]
+        for column, known in zip(columns, encoder.categories_, strict=True):
+            values = X[column]
+            present = values[values.notna()]
+            counts[column] = int((~present.isin(set(known.tolist()))).sum())
+    return counts

@@ -20,8 +20,21 @@ from mlserve.registry import (
 )
 
 
-def version_view(row: ModelVersion, version_aliases: list[str] | None = None) -> dict[str, Any]:
-    """JSON-ready view of a model version."""
+def version_view(
+    row: ModelVersion, version_aliases: list[str] | None = None, has_reference: bool = False
+) -> dict[str, Any]:
+    """JSON-ready view of a model version.
+
+    Parameters
+    ----------
+    row : ModelVersion
+    version_aliases : list of str, optional
+        The aliases pointing at the version.
+    has_reference : bool
+        Whether drift can be measured: the version has reference statistics, its own
+        or (versions made by online updates) its lineage root's
+        (see :func:`reference_flags`).
+    """
     return {
         "model_name": row.model_name,
         "version": row.version,
@@ -42,6 +55,8 @@ def version_view(row: ModelVersion, version_aliases: list[str] | None = None) ->
         "onnx_size_bytes": row.onnx_size_bytes,
         "corrupt_reason": row.corrupt_reason,
         "online": row.online,
+        "has_evaluation": bool(row.has_evaluation),
+        "has_reference": has_reference,
         "aliases": version_aliases or [],
         "created_at": row.created_at,
     }
@@ -56,22 +71,52 @@ def describe_version(ctx: Context, name: str, version: int) -> dict[str, Any]:
     """
     row = get_version(ctx, name, version)
     names = [a for a, v in aliases(ctx, name).items() if v == version]
-    return version_view(row, sorted(names))
+    root = _root(row)
+    known = {row.version: bool(row.has_own_reference)}
+    if root not in known:
+        with ctx.db.session() as session:
+            query = select(ModelVersion.has_own_reference).where(
+                ModelVersion.model_name == name, ModelVersion.version == root
+            )
+            known[root] = bool(session.scalar(query))
+    return version_view(row, sorted(names), reference_flags([row], known)[row.version])
+
+
+def _root(row: ModelVersion) -> int:
+    root = (row.online or {}).get("root_version")
+    return int(root) if root is not None else row.version
+
+
+def reference_flags(rows: list[ModelVersion], own: dict[int, bool]) -> dict[int, bool]:
+    """Version -> whether drift can be measured for it (``has_reference`` of the views).
+
+    A version measures drift against its own reference statistics, or, made by an
+    online update, its lineage root's (:func:`mlserve.monitoring.reference_of`).
+
+    Parameters
+    ----------
+    rows : list of ModelVersion
+    own : dict
+        Version number -> whether that version stored reference statistics, for
+        ``rows`` and their lineage roots.
+    """
+    return {r.version: own.get(r.version, False) or own.get(_root(r), False) for r in rows}
 
 
 def describe_evaluation(ctx: Context, name: str, version: int) -> dict[str, Any]:
-    """Plot data of one version on its test split (see :mod:`mlserve.evaluation`).
+    """Plot data of one version on held-out rows (see :mod:`mlserve.evaluation`).
 
     Returns
     -------
     dict
-        ``model_name``, ``version``, then the evaluation recorded at training time.
+        ``model_name``, ``version``, then the evaluation recorded at training time
+        (on the test split) or by the online update (on its guard window).
 
     Raises
     ------
     NotFound
         If the model or version does not exist, or the version has no evaluation
-        (registered before mlserve recorded one).
+        (registered before mlserve recorded one; ``has_evaluation`` is false).
     """
     row = get_version(ctx, name, version)
     with ctx.db.session() as session:
@@ -98,13 +143,17 @@ def describe_model(ctx: Context, name: str) -> dict[str, Any]:
     by_version: dict[int, list[str]] = {}
     for alias_name, number in model_aliases.items():
         by_version.setdefault(number, []).append(alias_name)
+    references = reference_flags(versions, {v.version: bool(v.has_own_reference) for v in versions})
     return {
         "name": model.name,
         "latest_version": versions[0].version if versions else None,
         "aliases": model_aliases,
         "created_at": model.created_at,
         "updated_at": model.updated_at,
-        "versions": [version_view(v, sorted(by_version.get(v.version, []))) for v in versions],
+        "versions": [
+            version_view(v, sorted(by_version.get(v.version, [])), references[v.version])
+            for v in versions
+        ],
     }
 
 

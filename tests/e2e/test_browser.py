@@ -1,7 +1,9 @@
 """The web UI in a real browser: Debian's headless Chromium, driven by Playwright, against
 a real ``mlserve serve`` process, along a first-time user's path: sign in with an API
 key, upload california_housing.csv, train gradient boosting, watch the job, read the
-version page's plots, set the ``production`` alias, predict one row and a CSV file.
+version page's plots, set the ``production`` alias, predict one row and a CSV file; and
+a model that keeps learning: ``sgd_regressor`` updated online from samples, its new
+version's live metrics (from feedback), drift, lineage and guard decision.
 
 The upload and the training happen once per module (fixtures ``uploaded`` and
 ``trained``); each test opens its own browser context, signed in by the session
@@ -84,6 +86,15 @@ JOB_TIMEOUT_S = 300
 UPLOAD_BYTES_PER_S = 1_000_000  # throttled upload: the 1.4 MB file takes ~1.5 s
 NAV_LINKS = ("Home", "Datasets", "Train", "Models", "Predict", "API")
 REGRESSION_PLOTS = {"predicted_vs_actual", "residuals", "permutation_importance", "cv"}
+# Online learning (fixture ``online``): an update every 100 samples beyond a guard window
+# of 50, and every prediction logged so that each one can receive feedback. Nothing else
+# of the module sends samples, and logging every prediction changes no answer.
+ONLINE_ENV = {
+    "MLSERVE_ONLINE_UPDATE_EVERY_SAMPLES": "100",
+    "MLSERVE_ONLINE_GUARD_WINDOW_SAMPLES": "50",
+    "MLSERVE_PREDICTION_LOG_SAMPLE_RATE": "1",
+}
+ONLINE_MODEL = "diabetes"
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -104,7 +115,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    running = Service(tmp_path_factory.mktemp("browser") / "home").start()
+    running = Service(tmp_path_factory.mktemp("browser") / "home", env=ONLINE_ENV).start()
     yield running
     running.stop()
 
@@ -478,6 +489,12 @@ def test_version_page_renders_every_plot_with_the_api_data(
     )
     row = page.get_by_role("row").filter(has=page.get_by_role("cell", name="max_iter", exact=True))
     expect(row.get_by_role("cell", name=str(MAX_ITER), exact=True)).to_be_visible()
+    # No feedback was ever sent for this model: the live metrics say so.
+    live = api.get(f"/api/v1{path}/live-metrics").json()
+    assert (live["n_samples"], live["metrics"]) == (0, None)
+    expect(page.get_by_test_id("live-empty")).to_contain_text("No feedback yet")
+    expect(page.get_by_test_id("live-metrics")).to_have_count(0)
+    expect(page.locator("#plots-note")).to_contain_text("test split")
 
 
 def test_set_production_alias_after_confirmation(
@@ -628,9 +645,11 @@ def test_keyboard_reaches_sign_in_upload_and_predict_with_visible_focus(
     ui.shots.take(page, "predict-focused")
 
 
-def every_page(uploaded: Uploaded, trained: Trained) -> list[tuple[str, str]]:
+def every_page(uploaded: Uploaded, trained: Trained, online: Online) -> list[tuple[str, str]]:
     v = trained.version
     return [
+        ("model-online", f"/models/{ONLINE_MODEL}"),
+        ("version-online", f"/models/{ONLINE_MODEL}/versions/{online.version}"),
         ("home", "/"),
         ("datasets", "/datasets"),
         ("dataset", f"/datasets/{uploaded.dataset_id}"),
@@ -653,6 +672,7 @@ def test_every_page_renders_cleanly(
     signed_in: StorageState,
     uploaded: Uploaded,
     trained: Trained,
+    online: Online,
     shots_folder: Path,
     viewport: ViewportSize,
 ) -> None:
@@ -662,7 +682,7 @@ def test_every_page_renders_cleanly(
     with browsing(browser, service, signed_in, viewport) as (context, guard):
         page = context.new_page()
         ui = Ui(page, guard, shots)
-        for name, path in every_page(uploaded, trained):
+        for name, path in every_page(uploaded, trained, online):
             ui.open(path, name)
             expect(page.get_by_role("main")).to_have_count(1)
             nav = page.get_by_role("navigation").first
@@ -686,14 +706,16 @@ def test_every_page_renders_cleanly(
 def test_api_page_snippets_copy_and_run(
     ui: Ui, trained: Trained, service: Service, api: httpx.Client
 ) -> None:
-    """Each model's curl and Python snippets, copied with their button, run as they are
-    (the key in MLSERVE_API_KEY) and answer what the API answers for their row."""
+    """The housing model's curl and Python snippets (other models of the module have theirs
+    in sections of their own), copied with their button, run as they are (the key in
+    MLSERVE_API_KEY) and answer what the API answers for their row."""
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
     ui.page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = ui.open("/api-access", "api-access")
     copied: list[str] = []
-    for button in page.locator("main").get_by_role("button", name="Copy").all():
+    section = page.locator(f'main section[id="model-{MODEL}"]')
+    for button in section.get_by_role("button", name="Copy").all():
         button.click()
         copied.append(page.evaluate("() => navigator.clipboard.readText()"))
         assert copied[-1].strip() and copied[-1].strip() in page.locator("main").inner_text()
@@ -851,11 +873,188 @@ def test_model_page_sorts_versions_and_compares_two(ui: Ui, api: httpx.Client) -
     expect(row.get_by_role("cell", name="knn", exact=True)).to_be_visible()
 
 
+# --------------------------------------------------------------------------- online learning
+
+
+@dataclass
+class Online:
+    version: int  # made by an online update
+    parent: int
+    features: list[str]
+    n_feedback: int  # predicted rows of ``version`` that received their true value
+
+
+def shown_number(text: str) -> float:
+    """A number as the UI shows it (``Intl.NumberFormat("en")``: "1,234.5", "0.4321")."""
+    return float(text.strip().replace(",", ""))
+
+
+def wait_for_head(api: httpx.Client, name: str, version: int, timeout_s: float = 60) -> None:
+    """Wait until the worker's online update made ``version`` the head of ``name``."""
+    deadline = time.monotonic() + timeout_s
+    while (state := api.get(f"/api/v1/models/{name}/online").json())["head_version"] < version:
+        assert state["last_error"] is None, state
+        assert time.monotonic() < deadline, f"no online update after {timeout_s} s: {state}"
+        time.sleep(0.2)
+
+
+def send_feedback(api: httpx.Client, prediction_id: str, targets: list[float]) -> None:
+    """Feedback once the prediction is logged (the log writer batches for up to 0.25 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        sent = api.post(f"/api/v1/predictions/{prediction_id}/feedback", json={"targets": targets})
+        if sent.status_code != 404 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert sent.status_code == 200, sent.text
+
+
+@pytest.fixture(scope="module")
+def online(api: httpx.Client) -> Online:
+    """``sgd_regressor`` trained on 280 diabetes rows through the API; the other 162 sent
+    as samples make the worker's online update apply 112 and hold 50 out as the guard
+    window (version 2); 150 rows predicted by version 2 then get their true values."""
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame.sample(frac=1.0, random_state=0)
+    features = [c for c in frame.columns if c != "target"]
+    parent = train_classifier(api, ONLINE_MODEL, frame.iloc[:280], "sgd_regressor")
+    rest = frame.iloc[280:]
+    stored = api.post(
+        f"/api/v1/models/{ONLINE_MODEL}/samples",
+        json={
+            "instances": rest[features].to_dict(orient="records"),
+            "targets": rest["target"].tolist(),
+        },
+    )
+    assert stored.status_code == 201 and stored.json()["update_queued"] is True, stored.text
+    wait_for_head(api, ONLINE_MODEL, parent + 1)
+    asked = frame.iloc[:150]
+    predicted = api.post(
+        f"/api/v1/models/{ONLINE_MODEL}/predict",
+        params={"version": parent + 1},
+        json={"instances": asked[features].to_dict(orient="records")},
+    ).json()
+    assert predicted["model_version"] == parent + 1, predicted
+    send_feedback(api, predicted["prediction_id"], asked["target"].tolist())
+    return Online(parent + 1, parent, features, len(asked))
+
+
+def row_of(table: Locator, first_cell: str) -> Locator:
+    """The row of ``table`` whose first cell reads ``first_cell``."""
+    return table.locator("tbody tr").filter(
+        has=table.page.get_by_role("cell", name=first_cell, exact=True)
+    )
+
+
+def test_online_version_page_shows_live_metrics_drift_lineage_and_plots(
+    ui: Ui, api: httpx.Client, online: Online
+) -> None:
+    path = f"/models/{ONLINE_MODEL}/versions/{online.version}"
+    page = ui.open(path, "version-online")
+    version = api.get(f"/api/v1{path}").json()
+    assert version["online"]["parent_version"] == online.parent and version["has_evaluation"]
+
+    # Live metrics: the API's numbers over the 150 rows with feedback.
+    live = api.get(f"/api/v1{path}/live-metrics").json()
+    assert live["n_samples"] == online.n_feedback
+    expect(page.get_by_test_id("live-rows")).to_contain_text(f"{online.n_feedback} rows")
+    table = page.get_by_test_id("live-metrics")
+    names = [name for name in live["metrics"] if name != "n_samples"]
+    assert set(names) == {"rmse", "mae", "r2"}
+    for name in names:
+        cells = row_of(table, name).locator("td")
+        assert shown_number(cells.nth(1).inner_text()) == pytest.approx(
+            live["metrics"][name], rel=1e-3
+        ), name
+        recorded = version["metrics"][name]  # on the guard window, when registered
+        assert shown_number(cells.nth(2).inner_text()) == pytest.approx(recorded, rel=1e-3)
+
+    # Drift of the logged inputs (the 150 predicted rows): one row per feature.
+    drift = api.get(f"/api/v1{path}/drift").json()
+    assert drift["enough_rows"] and drift["window"]["rows"] == online.n_feedback
+    table = page.get_by_test_id("drift-table")
+    assert sorted(table.locator("tbody tr td:first-child").all_inner_texts()) == sorted(
+        online.features
+    )
+    for name, measured in drift["features"].items():
+        cells = row_of(table, name).locator("td")
+        assert shown_number(cells.nth(2).inner_text()) == pytest.approx(measured["psi"], rel=1e-3)
+        assert shown_number(cells.nth(4).inner_text()) == pytest.approx(
+            measured["ks_statistic"], rel=1e-3
+        )
+        flagged = cells.nth(7).inner_text()
+        assert ("PSI drift" in flagged, "KS drift" in flagged) == (
+            measured["drift"],
+            measured["ks_drift"],
+        ), name
+    expect(page.get_by_test_id("drift-summary")).to_contain_text(
+        f"{len(drift['drifted'])} of {len(online.features)}"
+    )
+    thresholds = page.get_by_test_id("drift-thresholds")
+    expect(thresholds).to_contain_text(drift["thresholds"]["psi"]["source"])
+    expect(thresholds).to_contain_text(drift["thresholds"]["ks"]["source"])
+
+    # Lineage and the guard's decision.
+    lineage = version["online"]
+    parent = page.get_by_test_id("parent-version")
+    expect(parent).to_have_attribute("href", f"/models/{ONLINE_MODEL}/versions/{online.parent}")
+    expect(page.locator("#lineage")).to_contain_text(
+        f"samples #{lineage['first_sample_id']} to #{lineage['last_sample_id']} "
+        f"({lineage['n_samples']})"
+    )
+    expect(page.locator("#lineage")).to_contain_text("Unseen categories")
+    expect(page.get_by_test_id("guard-status")).to_have_text(lineage["status"])
+    expect(page.get_by_test_id("guard-reason")).to_have_text(lineage["reason"])
+
+    # The plots: evaluation on the guard window (no cross-validation) and PSI per feature.
+    kinds = page.locator("div.plot[data-plot]").evaluate_all(
+        "els => els.map(el => el.dataset.plot)"
+    )
+    assert sorted(kinds) == sorted(REGRESSION_PLOTS - {"cv"} | {"drift"}), kinds
+    drawn = {kind: plot_summary(page.locator(f"div.plot[data-plot={kind}]")) for kind in kinds}
+    for kind, summary in drawn.items():
+        assert summary["svg"] >= 1 and summary["marks"] > 0, (kind, summary)
+    assert drawn["drift"]["bars"] == len(online.features)
+    evaluation = api.get(f"/api/v1{path}/evaluation").json()
+    assert (evaluation["rows"], evaluation["n_test"]) == ("guard window", 50)
+    assert drawn["predicted_vs_actual"]["points"] == 50
+    expect(page.locator("#plots-note")).to_contain_text("guard window")
+    evaluations = [url for url in ui.guard.requests if url.endswith("/evaluation")]
+    assert len(evaluations) == 1, evaluations
+
+
+def test_model_page_shows_the_online_state_and_updates_now(
+    ui: Ui, api: httpx.Client, online: Online, trained: Trained
+) -> None:
+    state = api.get(f"/api/v1/models/{ONLINE_MODEL}/online").json()
+    page = ui.open(f"/models/{ONLINE_MODEL}", "model-online")
+    expect(page.get_by_test_id("online-head")).to_have_text(f"v{state['head_version']}")
+    expect(page.get_by_test_id("online-pending")).to_have_text(str(state["pending"]))
+    page.get_by_role("button", name="Update now", exact=True).click()
+    expect(page.locator("#online-update-status")).to_contain_text("Update queued")
+    expect(page.locator("#error-online-update")).to_have_text("")
+
+    # A model that cannot learn incrementally: the API's 409 hint next to the button.
+    ui.guard.expect_status(f"/api/v1/models/{MODEL}/online-update", 409)
+    page = ui.open(f"/models/{MODEL}")
+    expect(page.get_by_test_id("online-not-incremental")).to_contain_text(ALGORITHM)
+    button = page.get_by_role("button", name="Update now", exact=True)
+    button.click()
+    error = page.locator("#error-online-update")
+    expect(error).to_contain_text("cannot learn incrementally")
+    refused = api.post(f"/api/v1/models/{MODEL}/online-update")
+    assert refused.status_code == 409
+    expect(error).to_have_text(refused.json()["error"]["message"])
+    assert near(button, error)
+    ui.shots.take(page, "update-refused")
+
+
 # --------------------------------------------------------------------------- accessibility
 
 
 def test_every_page_passes_axe_without_serious_violations(
-    ui: Ui, uploaded: Uploaded, trained: Trained
+    ui: Ui, uploaded: Uploaded, trained: Trained, online: Online
 ) -> None:
     """axe-core (Deque's WCAG 2 rules: contrast, labels, names, landmarks...) on every
     page, once its plots are drawn; serious and critical violations fail."""
@@ -864,7 +1063,7 @@ def test_every_page_passes_axe_without_serious_violations(
     )
     axe = axe_module.Axe()
     found: dict[str, list[str]] = {}
-    for name, path in every_page(uploaded, trained):
+    for name, path in every_page(uploaded, trained, online):
         ui.open(path)
         violations = axe.run(ui.page).response["violations"]
         serious = [

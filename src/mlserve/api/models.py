@@ -37,8 +37,9 @@ def get_version(name: str, version: int) -> dict[str, Any]:
 @requires("read")
 @bp.output(EvaluationOut)
 @bp.doc(
-    summary="Plot data of a version on its test split, computed at training time",
-    responses={404: "no such version, or no evaluation recorded for it"},
+    summary="Plot data of a version on held-out rows: the test split (training job) "
+    "or the guard window (online update)",
+    responses={404: "no such version, or no evaluation recorded for it (has_evaluation)"},
 )
 def get_evaluation(name: str, version: int) -> dict[str, Any]:
     return registry_views.describe_evaluation(current_app.extensions["mlserve"], name, version)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, render_template, request
 
-from mlserve import datasets, jobs, registry
+from mlserve import datasets, jobs, monitoring, registry
 from mlserve.api.security import requires
 from mlserve.context import Context
 from mlserve.web.blueprint import bp
@@ -80,9 +80,17 @@ def compare(name: str) -> str:
 @bp.get("/models/<name>/versions/<int:version>")
 @requires("read")
 def version(name: str, version: int) -> str:
-    """A version's metrics, parameters, lineage, signature, plots and aliases."""
+    """A version's metrics, lineage (with an online update's guard), live metrics, drift,
+    plots, cross-validation, signature, parameters and aliases."""
     row = registry.get_version(_ctx(), name, version)
-    return render_template("version.html", name=row.model_name, version=row.version)
+    default = _ctx().settings.live_metrics_window
+    return render_template(
+        "version.html",
+        name=row.model_name,
+        version=row.version,
+        window_default=default,
+        windows=sorted({100, 1_000, 10_000, monitoring.MAX_WINDOW, default}),
+    )
 
 
 @bp.get("/predict")

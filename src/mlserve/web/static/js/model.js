@@ -1,13 +1,21 @@
-// A model: its versions as a table sortable by any column, and the compare form.
-import { getJson, seg } from "./lib/api.js";
+// A model: its versions as a table sortable by any column, its online learning state with
+// "Update now", and the compare form.
+import { getJson, sendJson, seg } from "./lib/api.js";
 import { byId, fill, h, mainData, number, versionUrl, when } from "./lib/dom.js";
 import { cvMain, metricNames } from "./lib/metrics.js";
+import { renderOnlineState } from "./lib/online.js";
+
+const { modelName } = mainData();
+const base = `/api/v1/models/${seg(modelName)}`;
+const POLL_MS = 1000;
+const POLL_TIMES = 15;
 
 function columnsFor(versions, name) {
   const metrics = metricNames(versions).filter((metric) => metric !== "n_samples");
   const columns = [
     { title: "Version", value: (v) => v.version, cell: (v) => h("a", { href: versionUrl(name, v.version) }, `v${v.version}`) },
     { title: "Algorithm", value: (v) => v.algorithm },
+    { title: "Made by", value: (v) => (v.online ? `update of v${v.online.parent_version} (${v.online.status})` : "training") },
     { title: "Aliases", value: (v) => (v.aliases || []).join(", ") },
   ];
   for (const metric of metrics) {
@@ -76,13 +84,66 @@ function compareForm(versions) {
   }
 }
 
-async function main() {
-  const { modelName } = mainData();
-  const model = await getJson(`/api/v1/models/${seg(modelName)}`);
+async function showModel() {
+  const model = await getJson(base);
   const aliases = Object.entries(model.aliases || {}).sort(([x], [y]) => x.localeCompare(y));
   fill(byId("model-aliases"), aliases.length ? aliases.map(([alias, version]) => h("li", {}, h("a", { href: versionUrl(modelName, version) }, `${alias} → v${version}`))) : h("li", { class: "muted" }, "none"));
   fill(byId("versions"), sortableTable(model.versions, columnsFor(model.versions, modelName)));
   compareForm(model.versions);
+  return model;
+}
+
+async function showOnline(versions) {
+  const state = await getJson(`${base}/online`);
+  renderOnlineState(byId("online"), modelName, state, versions);
+  return state;
+}
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// After "Update now": follow the state until the update shows (a new head, an error, a
+// new time of the last update), then show the model again.
+async function follow(before) {
+  for (let i = 0; i < POLL_TIMES; i += 1) {
+    await pause(POLL_MS);
+    const state = await getJson(`${base}/online`);
+    if (state.head_version !== before.head_version || state.updated_at !== before.updated_at || state.pending !== before.pending) {
+      const model = await showModel();
+      await showOnline(model.versions);
+      byId("online-update-status").textContent = state.head_version !== before.head_version ? `Updated: version ${state.head_version} is the new head.` : "The update ran.";
+      return;
+    }
+  }
+  byId("online-update-status").textContent = "Queued; the update has not run yet (the workers may be busy).";
+}
+
+function wireUpdate() {
+  const button = byId("online-update");
+  let busy = false; // not `disabled`: that would take the keyboard focus away from the button
+  button.addEventListener("click", async () => {
+    if (busy) return;
+    busy = true;
+    button.setAttribute("aria-busy", "true");
+    byId("error-online-update").textContent = "";
+    byId("online-update-status").textContent = "";
+    try {
+      const before = await sendJson("POST", `${base}/online-update`);
+      byId("online-update-status").textContent = `Update queued: ${number(before.pending)} samples waiting.`;
+      await follow(before);
+    } catch (error) {
+      // 409 for a model that cannot learn incrementally: the API's hint says what to do.
+      byId("error-online-update").textContent = error.message;
+    } finally {
+      busy = false;
+      button.removeAttribute("aria-busy");
+    }
+  });
+}
+
+async function main() {
+  wireUpdate();
+  const model = await showModel();
+  await showOnline(model.versions).catch((error) => fill(byId("online"), h("p", { class: "error-text" }, `The online state cannot be loaded: ${error.message}`)));
 }
 
 main().catch((error) => {

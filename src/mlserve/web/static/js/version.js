@@ -1,33 +1,47 @@
-// A model version: metrics, lineage, evaluation plots, cross-validation, signature,
+// A model version: metrics, lineage (and an online update's guard decision), live
+// metrics from feedback, input drift, evaluation plots, cross-validation, signature,
 // parameters, and setting an alias after a confirmation dialog.
 import { getJson, sendJson, seg } from "./lib/api.js";
 import { byId, cellValue, clearErrors, fill, h, mainData, number, showError, table, when } from "./lib/dom.js";
 import { showEvaluation } from "./lib/evaluation.js";
 import { metricNames } from "./lib/metrics.js";
+import { showDrift, showLiveMetrics } from "./lib/monitoring.js";
+import { guardDecision, onlineLineage, pairs } from "./lib/online.js";
 
 const { modelName, version: versionText } = mainData();
 const versionNumber = Number(versionText);
 const base = `/api/v1/models/${seg(modelName)}`;
-
-function pairs(entries) {
-  return h("dl", { class: "pairs" }, entries.map(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]));
-}
+const versionPath = `${base}/versions/${versionNumber}`;
 
 function showMetrics(version) {
   const names = metricNames([version]);
+  if (version.online) byId("metrics-heading").textContent = "Metrics on the guard window";
   fill(byId("metrics"), names.length ? pairs(names.map((name) => [name, number(version.metrics[name])])) : h("p", { class: "muted" }, "No metric recorded."));
 }
 
 function showLineage(version) {
+  const dataset = ["Dataset", version.dataset_id ? h("a", { href: `/datasets/${seg(version.dataset_id)}` }, `dataset ${version.dataset_id.slice(0, 8)}`) : "—"];
+  const stored = [
+    ["Runtime", version.runtime],
+    ["Artifact SHA-256", h("code", {}, version.artifact_sha256)],
+  ];
+  if (version.online) {
+    fill(
+      byId("lineage"),
+      pairs([...onlineLineage(modelName, version), dataset, ["Registered", when(version.created_at)], ["Update time", `${number(version.training_seconds)} s`], ...stored]),
+    );
+    byId("guard-section").hidden = false;
+    fill(byId("guard"), guardDecision(modelName, version));
+    return;
+  }
   fill(
     byId("lineage"),
     pairs([
-      ["Dataset", version.dataset_id ? h("a", { href: `/datasets/${seg(version.dataset_id)}` }, `dataset ${version.dataset_id.slice(0, 8)}`) : "—"],
+      dataset,
       ["Training job", version.job_id ? h("a", { href: `/jobs/${seg(version.job_id)}` }, `job ${version.job_id.slice(0, 8)}`) : "—"],
       ["Trained", when(version.created_at)],
       ["Fit time", `${number(version.training_seconds)} s`],
-      ["Runtime", version.runtime],
-      ["Artifact SHA-256", h("code", {}, version.artifact_sha256)],
+      ...stored,
     ]),
   );
 }
@@ -68,15 +82,60 @@ function showAliases(aliases) {
   fill(list, aliases.length ? aliases.map((alias) => h("li", {}, alias)) : h("li", { class: "muted" }, "none"));
 }
 
+function failed(what, error) {
+  return h("p", { class: "error-text", role: "alert" }, `${what} cannot be loaded: ${error.message}`);
+}
+
 async function showPlots(version) {
   const container = byId("plots");
+  const note = byId("plots-note");
+  if (!version.has_evaluation) {
+    // Known from the version itself: no request that could only answer 404.
+    fill(container, h("p", { class: "muted", "data-testid": "no-evaluation" }, "No evaluation was recorded for this version: it was registered before mlserve recorded plot data."));
+    return;
+  }
   try {
-    const evaluation = await getJson(`${base}/versions/${versionNumber}/evaluation`);
+    const evaluation = await getJson(`${versionPath}/evaluation`);
+    const window = version.online ? version.online.guard.window : null;
+    note.textContent =
+      evaluation.rows === "guard window"
+        ? `Computed by the online update on its guard window${window ? ` (samples #${number(window.first_sample_id)} to #${number(window.last_sample_id)}, ${number(evaluation.n_test)} rows)` : ""}: recent samples this version had not learned from.`
+        : `Computed at training time on the held-out test split (${number(evaluation.n_test)} rows).`;
     showEvaluation(container, evaluation, version);
   } catch (error) {
-    const text = error.status === 404 ? "No evaluation was recorded for this version (it was trained before mlserve recorded plots, or not by a training job)." : `The plots cannot be loaded: ${error.message}`;
-    fill(container, h("p", { class: "muted" }, text));
+    fill(container, failed("The plots", error));
   }
+}
+
+// Show, and show again whenever one of the form's selects changes; `show(isCurrent)`
+// drops an answer that a newer request has replaced.
+function wire(formId, show) {
+  const form = byId(formId);
+  let latest = 0;
+  const run = () => {
+    const ticket = ++latest;
+    return show(() => ticket === latest);
+  };
+  form.addEventListener("submit", (event) => event.preventDefault());
+  form.addEventListener("change", run);
+  return run();
+}
+
+function liveMetrics(version) {
+  const slot = byId("live-metrics");
+  const show = (isCurrent) => showLiveMetrics(slot, versionPath, version, byId("live-window").value, isCurrent).catch((error) => fill(slot, failed("Live metrics", error)));
+  return wire("live-form", show);
+}
+
+function drift(version) {
+  const slot = byId("drift");
+  if (!version.has_reference) {
+    for (const select of byId("drift-form").querySelectorAll("select")) select.disabled = true;
+    fill(slot, h("p", { class: "muted", "data-testid": "drift-empty" }, "This version has no reference statistics (it was registered before mlserve stored them): drift cannot be measured."));
+    return Promise.resolve();
+  }
+  const show = (isCurrent) => showDrift(slot, versionPath, byId("drift-window").value, byId("drift-source").value, isCurrent).catch((error) => fill(slot, failed("Drift", error)));
+  return wire("drift-form", show);
 }
 
 function wireAliasForm() {
@@ -104,7 +163,7 @@ function wireAliasForm() {
     dialog.close();
     try {
       await sendJson("PUT", `${base}/aliases/${seg(input.value.trim())}`, { version: versionNumber });
-      const version = await getJson(`${base}/versions/${versionNumber}`);
+      const version = await getJson(versionPath);
       showAliases(version.aliases || []);
     } catch (error) {
       if (!showError(error, null)) byId("error-alias").textContent = error.message; // e.g. a role too low
@@ -114,15 +173,16 @@ function wireAliasForm() {
 
 async function main() {
   wireAliasForm();
-  const version = await getJson(`${base}/versions/${versionNumber}`);
-  byId("version-summary").textContent = `${version.algorithm} · ${version.task} · trained ${when(version.created_at)}`;
+  const version = await getJson(versionPath);
+  const made = version.online ? `online update of v${version.online.parent_version}` : "trained";
+  byId("version-summary").textContent = `${version.algorithm} · ${version.task} · ${made} ${when(version.created_at)}`;
   showAliases(version.aliases || []);
   showMetrics(version);
   showLineage(version);
   showCv(version);
   showSignature(version.signature);
   showParams(version.params);
-  await showPlots(version);
+  await Promise.all([liveMetrics(version), drift(version), showPlots(version)]);
 }
 
 main().catch((error) => {

@@ -2,20 +2,26 @@
 import { fill, h, number } from "./dom.js";
 import * as plots from "./plots.js";
 
+// What the evaluated rows are called: a training job's test split, or an online
+// update's guard window (evaluation.rows; absent before mlserve recorded it).
+function rowsName(e) {
+  return e.rows === "guard window" ? "guard window rows" : "test rows";
+}
+
 // kind -> [title, description, draw(element, evaluation, version)]; in page order.
 const KINDS = {
   predicted_vs_actual: [
     "Predicted vs actual",
-    (e) => `Test rows${e.predicted_vs_actual.n_total > e.predicted_vs_actual.actual.length ? ` (${number(e.predicted_vs_actual.actual.length)} of ${number(e.predicted_vs_actual.n_total)} shown)` : ""}; on the dashed line, predictions are exact.`,
+    (e) => `${rowsName(e)[0].toUpperCase()}${rowsName(e).slice(1)}${e.predicted_vs_actual.n_total > e.predicted_vs_actual.actual.length ? ` (${number(e.predicted_vs_actual.actual.length)} of ${number(e.predicted_vs_actual.n_total)} shown)` : ""}; on the dashed line, predictions are exact.`,
     (el, e, v) => plots.predictedVsActual(el, e.predicted_vs_actual, v.signature.output.name),
   ],
-  residuals: ["Residuals", () => "Actual minus predicted, every test row.", (el, e) => plots.residuals(el, e.residuals)],
+  residuals: ["Residuals", (e) => `Actual minus predicted, every one of the ${rowsName(e)}.`, (el, e) => plots.residuals(el, e.residuals)],
   confusion_matrix: ["Confusion matrix", () => "Rows: actual class; columns: predicted class.", (el, e) => plots.confusionMatrix(el, e.confusion_matrix)],
   roc: ["ROC curve", (e) => (e.roc.length > 1 ? "One class against the rest, per class." : "Positive class against the other."), (el, e) => plots.roc(el, e.roc)],
   precision_recall: ["Precision-recall", (e) => (e.precision_recall.length > 1 ? "One class against the rest, per class." : "Positive class."), (el, e) => plots.precisionRecall(el, e.precision_recall)],
   permutation_importance: [
     "Permutation importance",
-    () => "How much the test score drops when a feature's values are shuffled (mean ± std over repeats).",
+    (e) => `How much the score on the ${rowsName(e)} drops when a feature's values are shuffled (mean ± std over repeats).`,
     (el, e) => plots.importance(el, e.permutation_importance),
   ],
   cv: ["Cross-validation scores", (e) => `Each fold's score (${e.cv.folds} folds).`, (el, e) => plots.cvSpread(el, e.cv)],

@@ -77,7 +77,7 @@ export function predictedVsActual(element, { actual, predicted }, target) {
   const points = {
     type: "scatter",
     mode: "markers",
-    name: "test rows",
+    name: "rows",
     x: actual,
     y: predicted,
     marker: { color: ACCENT, size: 5, opacity: 0.45 },
@@ -102,7 +102,7 @@ export function predictedVsActual(element, { actual, predicted }, target) {
 }
 
 export function residuals(element, data) {
-  return histogram(element, data, "Residual (actual − predicted)", "Test rows");
+  return histogram(element, data, "Residual (actual − predicted)", "Rows");
 }
 
 export function confusionMatrix(element, { labels, matrix }) {
@@ -192,4 +192,26 @@ export function cvSpread(element, cv) {
     layout[i === 0 ? "yaxis" : `yaxis${i + 1}`] = axis("", { automargin: true });
   });
   return draw(element, traces, layout);
+}
+
+// Drift: PSI per feature as bars, coloured by level, with the thresholds as dashed lines.
+// features: [{name, psi, level, drift}] with a PSI; psi: {moderate, drift_at}.
+export function drift(element, features, psi) {
+  const colour = { significant: "#c5221f", moderate: "#b06000", stable: ACCENT };
+  const trace = {
+    type: "bar",
+    x: features.map((f) => text(f.name)),
+    y: features.map((f) => f.psi),
+    marker: { color: features.map((f) => colour[f.level] || ACCENT) },
+    hovertemplate: "%{x}<br>PSI %{y:.4f}<extra></extra>",
+  };
+  const line = (y, dash) => ({ type: "line", xref: "paper", x0: 0, x1: 1, y0: y, y1: y, line: { color: "#5f6368", dash, width: 1.5 } });
+  const label = (y, words) => ({ xref: "paper", x: 1, y, text: words, showarrow: false, xanchor: "right", yanchor: "bottom", font: { size: 11, color: "#4d5561" } });
+  const top = Math.max(psi.drift_at * 1.2, ...features.map((f) => f.psi));
+  return draw(element, [trace], {
+    xaxis: axis("", { type: "category" }),
+    yaxis: axis("PSI", { range: [0, top * 1.05], rangemode: "tozero" }),
+    shapes: [line(psi.moderate, "dot"), line(psi.drift_at, "dash")],
+    annotations: [label(psi.moderate, `moderate ${psi.moderate}`), label(psi.drift_at, `drift ${psi.drift_at}`)],
+  });
 }
