@@ -97,7 +97,8 @@ def bootstrap_admin_key(ctx: Context) -> str | None:
     banner = "=" * 72
     print(
         f"{banner}\nmlserve: first start, no API key existed. Admin key (shown once):\n\n"
-        f"    {created.secret}\n\nSend it as 'Authorization: Bearer <key>'. Create more with\n"
+        f"    {created.secret}\n\nSign in with it in the web UI (the address below), or send\n"
+        f"it as 'Authorization: Bearer <key>'. Create more with\n"
         f"'mlserve keys create --role ...' or POST /api/v1/keys.\n{banner}",
         flush=True,
     )
