@@ -23,12 +23,12 @@ from sklearn.datasets import load_diabetes
 from sqlalchemy import update
 
 from mlserve import audit, auth, create_app, registry
+from mlserve.api import session as web_session
 from mlserve.api.fastlane import PredictFastLane
 from mlserve.context import Context
 from mlserve.errors import Unauthorized
 from mlserve.models import ApiKey, utcnow
 from mlserve.settings import Settings
-from mlserve.web import session as web_session
 from mlserve.web.blueprint import safe_next
 from tests.conftest import frame_csv, keyed_client, train, upload
 from tests.test_api_datasets import assert_error, stored_state

@@ -7,7 +7,7 @@ with no declared permission is refused to everyone but admins (fail closed), and
 
 A request is authenticated by its key header (``Authorization: Bearer`` or
 ``X-API-Key``) or, when it sends neither, by the web UI's session cookie
-(:mod:`mlserve.web.session`); changes made through the session need its CSRF token.
+(:mod:`mlserve.api.session`); changes made through the session need its CSRF token.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 from flask import Flask, Response, current_app, g, request
 
 from mlserve import audit
+from mlserve.api import session as web_session
 from mlserve.auth import ANONYMOUS_ADMIN, Principal, authorize, bearer_key
 from mlserve.context import Context
 from mlserve.errors import Unauthorized
-from mlserve.web import session as web_session
 
 View = TypeVar("View", bound=Callable[..., Any])
 PUBLIC = "public"

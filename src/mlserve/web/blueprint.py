@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from mlserve.api import session as web_session
 from mlserve.errors import MlserveError, Unauthorized
-from mlserve.web import session as web_session
 
 bp = Blueprint(
     "web",

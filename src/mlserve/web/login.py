@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import current_app, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from mlserve.api import session as web_session
 from mlserve.api.security import public
 from mlserve.auth import Principal
 from mlserve.context import Context
 from mlserve.errors import CsrfFailed, Unauthorized
-from mlserve.web import session as web_session
 from mlserve.web.blueprint import bp, safe_next
 
 
