@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, g, request
+from flask import Response, current_app, request
 
 from mlserve import jobs, monitoring, online, samples
 from mlserve.api.jsonio import json_response, read_json_body
-from mlserve.api.security import requires
+from mlserve.api.security import key_prefix, requires
 from mlserve.errors import ValidationFailed
 
 bp = APIBlueprint("online", __name__, tag="online learning")
@@ -17,11 +17,6 @@ bp = APIBlueprint("online", __name__, tag="online learning")
 
 def _ctx() -> Any:
     return current_app.extensions["mlserve"]
-
-
-def _prefix() -> str | None:
-    principal = g.get("principal")
-    return principal.prefix if principal is not None else None
 
 
 @bp.post("/api/v1/models/<name>/samples")
@@ -42,7 +37,7 @@ def post_samples(name: str) -> Response:
             'body must be {"instances": [...], "targets": [...]}', {"field": "instances"}
         )
     result = samples.store_samples(
-        _ctx(), name, body["instances"], body["targets"], key_prefix=_prefix()
+        _ctx(), name, body["instances"], body["targets"], key_prefix=key_prefix()
     )
     return json_response(result, 201)
 
@@ -71,7 +66,7 @@ def post_online_update(name: str) -> Response:
     responses={202: "job queued", 404: "unknown model", 409: "no training job to repeat"},
 )
 def post_retrain(name: str) -> Response:
-    job = online.retrain(_ctx(), name, key_prefix=_prefix())
+    job = online.retrain(_ctx(), name, key_prefix=key_prefix())
     return json_response(jobs.job_view(job), 202)
 
 

@@ -115,6 +115,13 @@ def principal_for(
     return principal
 
 
+def key_prefix() -> str | None:
+    """The prefix of the key (or session's key) the current request authenticated with;
+    ``None`` with auth off or on a public route."""
+    principal: Principal | None = g.get("principal")
+    return principal.prefix if principal is not None else None
+
+
 def check_access() -> None:
     """``before_request`` hook: authenticate and authorize for the matched route.
 
@@ -171,8 +178,7 @@ def record_mutation(response: Response) -> Response:
         return response
     if request.url_rule is None:
         return response
-    principal: Principal | None = g.get("principal")
-    prefix = principal.prefix if principal else g.get("claimed_prefix")
+    prefix = key_prefix() or g.get("claimed_prefix")
     if response.status_code == 429 and prefix is None:
         return response
     audit.record(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import current_app, g
+from flask import current_app
 
 from mlserve import jobs
 from mlserve.api.schemas import JobListOut, JobOut, PageIn
-from mlserve.api.security import requires
+from mlserve.api.security import key_prefix, requires
 from mlserve.training import TrainSpec
 
 bp = APIBlueprint(
@@ -27,9 +27,7 @@ bp = APIBlueprint(
 )
 def create_job(json_data: TrainSpec) -> dict[str, Any]:
     ctx = current_app.extensions["mlserve"]
-    principal = g.get("principal")
-    prefix = principal.prefix if principal is not None else None
-    return jobs.job_view(jobs.submit_training_job(ctx, json_data, key_prefix=prefix))
+    return jobs.job_view(jobs.submit_training_job(ctx, json_data, key_prefix=key_prefix()))
 
 
 @bp.get("")

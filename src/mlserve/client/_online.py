@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 JSON = dict[str, Any]
@@ -19,8 +19,9 @@ class OnlineMethods:
     cannot be reached.
     """
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> JSON:
-        raise NotImplementedError  # provided by Client
+    if TYPE_CHECKING:  # Client defines it: one request, errors mapped to ApiError
+
+        def _request(self, method: str, path: str, **kwargs: Any) -> JSON: ...
 
     def post_samples(
         self, name: str, instances: Sequence[Mapping[str, Any]], targets: Sequence[Any]
