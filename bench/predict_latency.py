@@ -27,9 +27,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlserve import create_app, registry
+from mlserve import create_app
+from mlserve.api.current import context_of
+from mlserve.registry import service as registry
 from mlserve.serving.loader import load_pipeline
-from mlserve.signature import model_frame
+from mlserve.training.signature import model_frame
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "california_housing.csv"
 TARGET = "median_house_value"
@@ -51,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     app = create_app(home=Path(tempfile.mkdtemp()), jobs_immediate=True, log_level="WARNING")
     client = app.test_client()
-    ctx = app.extensions["mlserve"]
+    ctx = context_of(app)
     frame = pd.read_csv(DATA)
     upload = client.post(
         "/api/v1/datasets",

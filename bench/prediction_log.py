@@ -32,6 +32,7 @@ import orjson
 import pandas as pd
 
 from mlserve import create_app
+from mlserve.api.current import context_of
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "california_housing.csv"
 TARGET = "median_house_value"
@@ -51,7 +52,7 @@ def main() -> None:
         rate_limit_per_key="off",
     )
     client = app.test_client()
-    ctx = app.extensions["mlserve"]
+    ctx = context_of(app)
     upload = client.post(
         "/api/v1/datasets",
         content_type="multipart/form-data",

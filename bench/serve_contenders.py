@@ -130,12 +130,15 @@ class Contender:
         Distributions whose versions the report lists.
     per_model : bool
         Whether a server holds one model only (one server per model).
+    checks_predictions : bool
+        Whether its answers hold predictions to compare (the echo floor's do not).
     """
 
     name = ""
     requirements: list[str] = []
     packages: list[str] = []
     per_model = False
+    checks_predictions = True
 
     def venv(self) -> Path:
         """The venv the server runs from (installed on first use)."""
@@ -181,7 +184,20 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
 
 
-class Mlserve(Contender):
+class InstancesJson:
+    """The ``{"instances": records}`` body and ``answer["predictions"]`` of mlserve's v1
+    route, which the FastAPI app and the floor take too."""
+
+    def body(self, model: str, records: list[dict[str, Any]], numeric: set[str]) -> bytes:
+        """``{"instances": records}``."""
+        return _json({"instances": records})
+
+    def predictions(self, answer: Any) -> list[float]:
+        """``answer["predictions"]``."""
+        return list(answer["predictions"])
+
+
+class Mlserve(InstancesJson, Contender):
     """mlserve itself (``mlserve serve --workers 2 --no-worker``) from the harness's venv."""
 
     name = "mlserve"
@@ -204,16 +220,8 @@ class Mlserve(Contender):
         """``/api/v1/models/<model>/predict``."""
         return f"/api/v1/models/{model}/predict"
 
-    def body(self, model: str, records: list[dict[str, Any]], numeric: set[str]) -> bytes:
-        """``{"instances": records}``."""
-        return _json({"instances": records})
 
-    def predictions(self, answer: Any) -> list[float]:
-        """``answer["predictions"]``."""
-        return list(answer["predictions"])
-
-
-class FastAPIApp(Contender):
+class FastAPIApp(InstancesJson, Contender):
     """``bench/contenders/fastapi_app.py`` under ``uvicorn --workers 2``."""
 
     name = "fastapi"
@@ -230,14 +238,6 @@ class FastAPIApp(Contender):
     def path(self, model: str) -> str:
         """``/predict/<model>``."""
         return f"/predict/{model}"
-
-    def body(self, model: str, records: list[dict[str, Any]], numeric: set[str]) -> bytes:
-        """``{"instances": records}``."""
-        return _json({"instances": records})
-
-    def predictions(self, answer: Any) -> list[float]:
-        """``answer["predictions"]``."""
-        return list(answer["predictions"])
 
 
 class MLServer(Contender):
@@ -378,7 +378,41 @@ class MLflow(Contender):
         return list(answer["predictions"])
 
 
+class Floor(InstancesJson, Contender):
+    """The model floor: ``bench/contenders/floor_app.py --mode model``, 2 processes.
+
+    A bare asyncio responder running each version's own ONNX graph (exported
+    by ``serve_models.export``) from the harness's venv: what serving costs
+    with no framework at all.
+    """
+
+    name = "floor"
+    mode = "model"
+    packages = ["onnxruntime", "orjson", "numpy"]
+
+    def server(self, prep: Prepared, models: list[str], port: int) -> Server:
+        """``floor_app.py --processes 2`` on ``port``, serving ``prep.model_dir``."""
+        argv = [str(self.venv() / "bin" / "python"), str(APPS / "floor_app.py")]
+        argv += ["--mode", self.mode, "--models", str(prep.model_dir)]
+        argv += ["--host", LOOPBACK, "--port", str(port), "--processes", "2"]
+        return self._server(prep, self.name, argv, self.env(), [f"http://{LOOPBACK}:{port}/health"])
+
+    def path(self, model: str) -> str:
+        """``/predict/<model>``."""
+        return f"/predict/{model}"
+
+
+class Echo(Floor):
+    """The echo floor: the same responder answering a constant body, nothing parsed."""
+
+    name = "echo"
+    mode = "echo"
+    packages = ["orjson"]
+    checks_predictions = False
+
+
 CONTENDERS: dict[str, Contender] = {
-    c.name: c for c in (Mlserve(), MLServer(), BentoML(), MLflow(), FastAPIApp())
+    c.name: c for c in (Mlserve(), MLServer(), BentoML(), MLflow(), FastAPIApp(), Floor(), Echo())
 }
 PEERS = ("mlserver", "bentoml", "mlflow")
+FLOORS = ("floor", "echo")

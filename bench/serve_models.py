@@ -27,9 +27,13 @@ from threadpoolctl import threadpool_limits
 
 from mlserve.client import Client
 from mlserve.serving.loader import load_pipeline
-from mlserve.signature import model_frame
+from mlserve.training.signature import model_frame
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "california_housing.csv"
+# BENCH_DATA overrides it (a worktree has no ../shared of its own).
+DATA = Path(
+    os.environ.get("BENCH_DATA")
+    or Path(__file__).resolve().parents[2] / "shared" / "datasets" / "california_housing.csv"
+)
 TARGET = "median_house_value"
 ALGORITHMS: dict[str, dict[str, Any]] = {
     "linear_regression": {},
@@ -155,7 +159,12 @@ def inprocess(model: dict[str, Any], frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def export(prep: Prepared, loaded: dict[str, dict[str, Any]], features: pd.DataFrame) -> None:
-    """Write ``<model>.joblib`` and ``features.json`` for the peers."""
+    """Write ``<model>.joblib`` and ``features.json`` for the peers.
+
+    A version with an ONNX artifact also gets ``<model>.onnx`` (the very bytes
+    mlserve serves) and ``<model>.signature.json`` (its signature and mlserve's
+    missing-text marker), which the floor (``bench/contenders/floor_app.py``) serves.
+    """
     prep.model_dir.mkdir(parents=True, exist_ok=True)
     inputs = next(iter(loaded.values()))["view"]["signature"]["inputs"]
     info = {
@@ -166,6 +175,12 @@ def export(prep: Prepared, loaded: dict[str, dict[str, Any]], features: pd.DataF
     (prep.model_dir / "features.json").write_text(json.dumps(info, indent=2))
     for name, model in loaded.items():
         joblib.dump(model["pipeline"], prep.model_dir / f"{name}.joblib")
+        if model["onnx"] is not None:
+            from mlserve.serving.onnx_converters import MISSING_TEXT
+
+            (prep.model_dir / f"{name}.onnx").write_bytes(model["onnx"])
+            info = {"signature": model["view"]["signature"], "missing_text": MISSING_TEXT}
+            (prep.model_dir / f"{name}.signature.json").write_text(json.dumps(info, indent=2))
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:

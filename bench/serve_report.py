@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from serve_contenders import PEERS
+from serve_contenders import FLOORS, PEERS
 
 REPO = Path(__file__).resolve().parents[1]
 CALIFORNIA_PIPELINES = ("linear_regression", "gradient_boosting")
@@ -84,7 +84,7 @@ def _target(
     name: str,
     model: str | None,
     value: float | None,
-    goal: float,
+    goal: float | None,
     better: Callable[[float, float], bool],
     applies: bool = True,
     detail: str = "",
@@ -92,7 +92,7 @@ def _target(
     sign = ">=" if better(1.0, 0.0) else "<="
     if value is None:
         result = "n/a"
-    elif not applies:
+    elif not applies or goal is None:
         result = "info"
     else:
         result = "PASS" if better(value, goal) else "FAIL"
@@ -100,7 +100,7 @@ def _target(
         "target": name,
         "model": model,
         "value": value,
-        "goal": f"{sign} {goal:g}",
+        "goal": "-" if goal is None else f"{sign} {goal:g}",
         "result": result,
         "detail": detail,
     }
@@ -153,6 +153,20 @@ def ratios(report: dict[str, Any]) -> list[dict[str, Any]]:
                 at_least,
             )
         )
+        for floor, label in zip(FLOORS, ("model floor", "echo floor"), strict=True):
+            run = _find(runs, floor, model, 1, 16)
+            value = ours["rps"] / run["rps"] if ours and run and run["rps"] else None
+            detail = f"{label} {run['rps']:.0f} req/s" if run else ""
+            out.append(
+                _target(
+                    f"mlserve / {label} (req/s, 1 row, c=16)",
+                    model,
+                    value,
+                    None,
+                    at_least,
+                    detail=detail,
+                )
+            )
         ours1 = _find(runs, "mlserve", model, 1, 1)
         value = (
             ours1["p50_ms"] / health1["p50_ms"] if ours1 and health1 and health1["p50_ms"] else None
@@ -302,6 +316,47 @@ def _targets(report: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+FLOOR_LABELS = {"mlserve": "mlserve", "floor": "model floor", "echo": "echo floor"}
+
+
+def floor_table(report: dict[str, Any]) -> list[str]:
+    """mlserve next to the model and echo floors: req/s (and per core), p50, p99, ratio.
+
+    One line per (model, concurrency, contender) of the 1-row runs; empty when
+    neither floor was measured. Server CPU per request (CPU time of the server's
+    processes / answers) does not depend on how much of the machine other work
+    took, unlike req/s.
+    """
+    runs = [r for r in report["runs"] if r["contender"] in FLOOR_LABELS and r["rows"] == 1]
+    if not any(r["contender"] in FLOORS for r in runs):
+        return []
+    cores = report["machine"]["cores"] or 1
+    lines = [
+        f"The floor (1-row requests; per core: req/s / {cores}, the machine's cores, "
+        "load generator included):",
+        "",
+        "| model | conc. | server | req/s | req/s per core | p50 ms | p99 ms | mlserve / this "
+        "| server CPU µs / request | req/s of each round |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    points = list(dict.fromkeys((r["model"], r["concurrency"]) for r in runs))
+    for model, conc in points:
+        ours = _find(runs, "mlserve", model, 1, conc)
+        for contender, label in FLOOR_LABELS.items():
+            run = _find(runs, contender, model, 1, conc)
+            if run is None:
+                continue
+            ratio = ours["rps"] / run["rps"] if ours and run["rps"] else None
+            cpu_us = 1e4 * run["cpu_percent"] / run["rps"] if run["rps"] else None
+            lines.append(
+                f"| {model} | {conc} | {label} | {_fmt(run['rps'], 0)} | "
+                f"{_fmt(run['rps'] / cores, 0)} | {_fmt(run['p50_ms'], 2)} | "
+                f"{_fmt(run['p99_ms'], 2)} | {_fmt(ratio, 2)} | {_fmt(cpu_us, 0)} | "
+                f"{', '.join(f'{v:,.0f}' for v in run.get('rps_rounds', [run['rps']]))} |"
+            )
+    return [*lines, ""]
+
+
 def markdown_report(report: dict[str, Any]) -> str:
     """The whole report as Markdown: machine, versions, summaries, every run, targets."""
     machine = report["machine"]
@@ -322,6 +377,15 @@ def markdown_report(report: dict[str, Any]) -> str:
         "",
         SAME_BOX.format(cores=machine["cores"]),
         "",
+        *(
+            [
+                f"Each point was measured in {rounds} rounds, the order of the contenders "
+                "rotated from round to round; figures are each point's median.",
+                "",
+            ]
+            if (rounds := report["config"].get("rounds", 1)) > 1
+            else []
+        ),
         "| contender | versions |",
         "|---|---|",
     ]
@@ -350,6 +414,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         "Server CPU, % of one core (per process when the load reached more than one)",
         lambda r: f"{r['cpu_percent']:.0f}{_split(r)}",
     )
+    lines += floor_table(report)
     errors = sum(r["errors"] for r in report["runs"])
     lines += [f"Errors (non-2xx + socket errors) over all runs: {errors}.", ""]
     lines += _inprocess(report)

@@ -1,8 +1,9 @@
-"""Wall-clock time of :func:`mlserve.training.train`, stage by stage.
+"""Wall-clock time of :func:`mlserve.training.fit.train`, stage by stage; or of a job.
 
 Usage::
 
     .venv/bin/python bench/training_time.py [--algorithm gradient_boosting] [--repeats 3]
+    .venv/bin/python bench/training_time.py --algorithm torch_mlp --job [--cv-folds 0]
 
 Trains the algorithm on california_housing.csv (../shared/datasets) with the default
 spec (test_size 0.2, 5-fold cross-validation, seed 0) ``--repeats`` times in this
@@ -11,21 +12,42 @@ process and prints, per run, the total and the seconds spent in each progress st
 web UI's plots (``explaining`` and the plot data of ``evaluating``) shows up as its
 own stages, so its share of the job is read off directly. One run's figures on a
 noisy shared machine: compare medians, not single runs.
+
+``--job`` compares, in one run, a training job with the same pipeline fitted in this
+process: the job is ``POST /api/v1/training-jobs`` on an app that runs jobs in the
+request (``jobs_immediate``: the worker's code, :func:`mlserve.jobs.service.execute_job`,
+with its per-epoch progress writes, evaluation, ONNX compilation and check, artifact and
+registration), timed from the request to the answer; the in-process fit is the same
+pipeline (:func:`mlserve.training.fit.build_pipeline`) fitted on the same 80 % split,
+once per cross-validation fold and once on the whole split, as the job fits it. Runs
+alternate (fit, job, fit, job...) so that load from elsewhere falls on both; the ratio
+of the medians is printed (issue 16's target for torch_mlp: at most 1.25).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import KFold, train_test_split
 
-from mlserve.training import TrainSpec, train
+from mlserve import create_app
+from mlserve.settings import Settings
+from mlserve.training.fit import build_pipeline, train
+from mlserve.training.signature import infer_signature, model_frame
+from mlserve.training.spec import TrainSpec
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "california_housing.csv"
+DATA = Path(
+    os.environ.get("MLSERVE_TEST_CALIFORNIA_CSV")
+    or Path(__file__).resolve().parents[2] / "shared" / "datasets" / "california_housing.csv"
+)
 TARGET = "median_house_value"
 
 
@@ -49,15 +71,74 @@ def run_once(frame: pd.DataFrame, spec: TrainSpec, task: str) -> dict[str, float
     return stages
 
 
+def fit_in_process(frame: pd.DataFrame, spec: TrainSpec) -> tuple[float, float]:
+    """Wall and CPU seconds to fit the spec's pipeline as a job does: each fold, then the
+    whole split."""
+    y = frame[TARGET].astype("float64")
+    signature = infer_signature(frame.drop(columns=[TARGET]), y, "regression", classes=None)
+    X = model_frame(frame.drop(columns=[TARGET]), signature)
+    X_train, _X_test, y_train, _y_test = train_test_split(
+        X, y, test_size=spec.test_size, random_state=spec.random_state
+    )
+    pipeline = build_pipeline(spec, "regression", signature, {"device": "cpu"})
+    started, cpu = time.perf_counter(), time.process_time()
+    if spec.cv_folds:
+        folds = KFold(spec.cv_folds, shuffle=True, random_state=spec.random_state)
+        for fit_rows, _rows in folds.split(X_train):
+            clone(pipeline).fit(X_train.iloc[fit_rows], y_train.iloc[fit_rows])
+    pipeline.fit(X_train, y_train)
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def compare_with_job(spec: TrainSpec, repeats: int) -> None:
+    """Print a job's wall (and CPU) time against the same fits in process, alternating, and
+    the ratios of the medians. The job runs in this process (``jobs_immediate``), so its
+    CPU time is this process's too; on a loaded machine CPU seconds are the steadier."""
+    frame = pd.read_csv(DATA)
+    with tempfile.TemporaryDirectory() as home:
+        settings = Settings(home=Path(home), jobs_immediate=True, auth=False, log_level="WARNING")
+        app = create_app(settings)
+        client = app.test_client()
+        form = {"file": (io.BytesIO(DATA.read_bytes()), DATA.name)}
+        dataset = client.post("/api/v1/datasets", data=form).get_json()
+        body = {**spec.model_dump(), "dataset_id": dataset["id"]}
+        jobs: list[tuple[float, float]] = []
+        fits: list[tuple[float, float]] = []
+        for run in range(1, repeats + 1):
+            fits.append(fit_in_process(frame, spec))
+            started, cpu = time.perf_counter(), time.process_time()
+            job = client.post("/api/v1/training-jobs", json=body).get_json()
+            jobs.append((time.perf_counter() - started, time.process_time() - cpu))
+            assert job["status"] == "succeeded", job
+            print(
+                f"run {run}: in process {fits[-1][0]:.2f} s (CPU {fits[-1][1]:.2f} s), "
+                f"job {jobs[-1][0]:.2f} s (CPU {jobs[-1][1]:.2f} s)",
+                flush=True,
+            )
+    for i, what in enumerate(("wall", "CPU")):
+        fit, job = statistics.median(f[i] for f in fits), statistics.median(j[i] for j in jobs)
+        print(f"median {what}: in process {fit:.2f} s, job {job:.2f} s, ratio {job / fit:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algorithm", default="gradient_boosting")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--job", action="store_true", help="a job against the same fits")
+    parser.add_argument("--cv-folds", type=int, default=5)
     args = parser.parse_args()
-    frame = pd.read_csv(DATA)
     spec = TrainSpec(
-        dataset_id="bench", target=TARGET, algorithm=args.algorithm, model_name="bench"
+        dataset_id="bench",
+        target=TARGET,
+        algorithm=args.algorithm,
+        model_name="bench",
+        cv_folds=args.cv_folds,
     )
+    if args.job:
+        print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, {spec.algorithm}")
+        compare_with_job(spec, args.repeats)
+        return
+    frame = pd.read_csv(DATA)
     print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, {len(frame)} rows")
     totals = []
     for run in range(1, args.repeats + 1):

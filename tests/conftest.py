@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
 
 # One OpenMP/BLAS thread per process: on a 2-core machine the test processes and
 # workers otherwise oversubscribe the cores and gradient boosting slows 10-50x.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Keras 3 on the torch backend (tests/serving/test_import_frameworks.py): set before any import.
+os.environ.setdefault("KERAS_BACKEND", "torch")
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,16 +19,26 @@ import pandas as pd
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from mlserve import create_app
+from mlserve.api.current import context_of
 from mlserve.context import Context
 from mlserve.settings import Settings
 from tests import pg
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CALIFORNIA_CSV = REPO_ROOT.parent / "shared" / "datasets" / "california_housing.csv"
+# ../shared/datasets beside the repository; MLSERVE_TEST_CALIFORNIA_CSV points elsewhere (a
+# git worktree, whose parent folder holds no shared/).
+CALIFORNIA_CSV = Path(
+    os.environ.get("MLSERVE_TEST_CALIFORNIA_CSV")
+    or REPO_ROOT.parent / "shared" / "datasets" / "california_housing.csv"
+)
 CALIFORNIA_TARGET = "median_house_value"
 TEST_DATABASE_URL = os.environ.get("MLSERVE_TEST_DATABASE_URL")
+# A run fails if a test leaves an mlserve process alive (issue 13, item 9).
+pytest_plugins = ["tests.leaks"]
 
 
 # --------------------------------------------------------------------------- database backend
@@ -64,6 +77,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             reason = f"SQLite only: {pg.SQLITE_ONLY[test_id]}"
         elif module in pg.OWN_DATABASES:
             reason = f"not in the PostgreSQL pass: {pg.OWN_DATABASES[module]}"
+        elif pg.opens_no_database(item):
+            reason = "not in the PostgreSQL pass: opens no database (tests.pg.NO_DATABASE)"
         else:
             continue
         item.add_marker(pytest.mark.skip(reason=reason))
@@ -120,7 +135,11 @@ def _database_backend(
     without tables for ``tests.pg.UNMIGRATED``; it is emptied afterwards.
     """
     if _postgres is None:
-        yield
+        if pg.opens_no_database(request.node):
+            with pg.no_database_guard(request.node):
+                yield
+        else:
+            yield
         return
     test_id = pg.node_id(request.node)
     fixture = pg.COPIES_MODULE_DATA.get(test_id.split("::", 1)[0])
@@ -138,24 +157,28 @@ def _database_backend(
         _postgres.end_test()
 
 
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings with every file under ``tmp_path``, jobs run synchronously, and ``overrides``."""
+    base: dict[str, Any] = {"jobs_immediate": True, "log_level": "WARNING"}
+    return Settings(home=tmp_path / "home", **{**base, **overrides})
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings with every file under ``tmp_path`` and jobs run synchronously."""
-    return Settings(
-        home=tmp_path / "home", jobs_immediate=True, log_level="WARNING", max_batch_rows=10_000
-    )
+    return make_settings(tmp_path, max_batch_rows=10_000)
 
 
 @pytest.fixture
 def app(settings: Settings) -> Iterator[Flask]:
     application = create_app(settings)
     yield application
-    application.extensions["mlserve"].db.dispose()
+    context_of(application).db.dispose()
 
 
 @pytest.fixture
 def ctx(app: Flask) -> Context:
-    context: Context = app.extensions["mlserve"]
+    context: Context = context_of(app)
     return context
 
 
@@ -166,11 +189,11 @@ def client(app: Flask) -> FlaskClient:
 
 def keyed_client(app: Flask, role: str = "admin") -> FlaskClient:
     """A test client that sends an API key of ``role`` (one key per app and role)."""
-    from mlserve import auth
+    from mlserve.security import keys as auth
 
     secrets: dict[str, str] = app.extensions.setdefault("test_keys", {})
     if role not in secrets:
-        created = auth.create_key(app.extensions["mlserve"], role, name=f"tests-{role}")
+        created = auth.create_key(context_of(app), role, name=f"tests-{role}")
         secrets[role] = created.secret
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secrets[role]}"
@@ -270,3 +293,20 @@ def two_models(client: FlaskClient, diabetes_model: dict[str, Any]) -> dict[str,
     ).get_json()
     assert job["status"] == "succeeded", job
     return diabetes_model
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards."""
+    assert TEST_DATABASE_URL, "MLSERVE_TEST_DATABASE_URL is not set"
+    server = make_url(TEST_DATABASE_URL)
+    name = f"mlserve_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

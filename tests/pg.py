@@ -26,14 +26,18 @@ next one (each session holds an advisory lock on its schemas' name).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import threading
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import Pool
 
 BACKENDS = ("sqlite", "postgresql")
 BACKEND = os.environ.get("MLSERVE_TEST_BACKEND", "sqlite").strip().lower() or "sqlite"
@@ -45,11 +49,12 @@ _SESSION_NAME_LENGTH = len(SCHEMA_PREFIX) + 12
 # lists them with these reasons). A test can also say so with
 # ``@pytest.mark.sqlite_only(reason=...)``.
 SQLITE_ONLY: dict[str, str] = {
-    "tests/test_cli.py::test_db_upgrade_creates_schema": (
+    "tests/cli/test_cli.py::test_db_upgrade_creates_schema": (
         "checks the SQLite file `mlserve db upgrade` creates under MLSERVE_HOME (on "
         "PostgreSQL: test_backends.py::test_postgres_migrations_apply_to_empty_database)"
     ),
-    "tests/test_resolver.py::test_cached_lookups_keep_serving_while_the_database_is_unreachable": (
+    "tests/serving/test_resolver.py::"
+    "test_cached_lookups_keep_serving_while_the_database_is_unreachable": (
         "makes the database unreachable by replacing the SQLite file with a folder "
         "(test_database_failing_during_refresh_keeps_cached_lookups runs on both)"
     ),
@@ -62,7 +67,14 @@ SQLITE_ONLY: dict[str, str] = {
 # database per test): they run in the SQLite pass only, where they already use the
 # PostgreSQL server; running them again would test nothing new.
 OWN_DATABASES: dict[str, str] = {
-    "tests/test_backends.py": (
+    "tests/e2e/test_cluster.py": (
+        "runs its replicas and workers on a new PostgreSQL database of its own, and runs in "
+        "the SQLite pass"
+    ),
+    "tests/e2e/test_database_outage.py": (
+        "creates its own PostgreSQL database behind a relay it cuts, and runs in the SQLite pass"
+    ),
+    "tests/store/test_backends.py": (
         "chooses its databases itself (a new PostgreSQL database per test, or SQLite "
         "beside Redis workers) and runs in the SQLite pass"
     ),
@@ -71,15 +83,70 @@ OWN_DATABASES: dict[str, str] = {
 # Tests that need a database without any table (``migrate_on_start=False`` on SQLite):
 # in the PostgreSQL pass they get a new, empty schema of their own.
 UNMIGRATED: set[str] = {
-    "tests/test_worker.py::test_unmigrated_database_is_503_naming_the_fix",
+    "tests/jobs/test_worker.py::test_unmigrated_database_is_503_naming_the_fix",
+    "tests/store/test_migrations.py::test_model_version_memory_is_added_and_removed",
+    "tests/store/test_migrations.py::test_traffic_policy_columns_are_added_and_removed",
 }
 
 # Modules whose tests start from a copy of a module fixture's home (its SQLite file
 # included), keyed to that fixture: in the PostgreSQL pass, a test that uses the
 # fixture starts with a copy of the module schema's rows in the test schema.
 COPIES_MODULE_DATA: dict[str, str] = {
-    "tests/test_resolver.py": "template",
+    "tests/serving/test_resolver.py": "template",
 }
+
+# Modules that never open a database (estimators, converters, parsers, the layout): the
+# PostgreSQL pass would run them again unchanged, so it skips them. The SQLite pass
+# proves the claim: ``no_database_guard`` fails any of their tests that opens a
+# connection to any database.
+NO_DATABASE: tuple[str, ...] = (
+    "tests/test_layout.py",
+    "tests/datasets/test_datasets.py",
+    "tests/datasets/test_stats.py",
+    "tests/serving/test_loader.py",
+    "tests/serving/test_onnx.py",
+    "tests/serving/test_onnx_torch.py",
+    "tests/serving/test_validation.py",
+    "tests/training/test_algorithms.py",
+    "tests/training/test_catalogue.py",
+    "tests/training/test_evaluation.py",
+    "tests/training/test_metrics.py",
+    "tests/training/test_preprocessing.py",
+    "tests/training/test_reservoir.py",
+    "tests/training/test_signature.py",
+    "tests/training/test_torch_cuda.py",
+    "tests/training/test_torch_mlp.py",
+    "tests/training/test_training.py",
+)
+
+
+def opens_no_database(item: pytest.Item) -> bool:
+    """Whether ``item`` is in a module of :data:`NO_DATABASE`."""
+    return node_id(item).split("::", 1)[0] in NO_DATABASE
+
+
+@contextlib.contextmanager
+def no_database_guard(item: pytest.Item) -> Iterator[None]:
+    """Fail ``item`` if it opens a database connection (pool ``connect`` event)."""
+    opened: list[str] = []
+    test_thread = threading.get_ident()
+
+    def _connect(dbapi_connection: Any, record: Any) -> None:
+        # Threads of other modules' apps (resolver watchers, log writers) may still
+        # connect meanwhile: only the test's own thread counts.
+        if threading.get_ident() == test_thread:
+            opened.append(type(dbapi_connection).__module__)
+
+    event.listen(Pool, "connect", _connect)
+    try:
+        yield
+    finally:
+        event.remove(Pool, "connect", _connect)
+    if opened:
+        pytest.fail(
+            f"{node_id(item)} opened a database connection ({opened[0]}) but its module is "
+            "in tests.pg.NO_DATABASE, which the PostgreSQL pass skips: remove it from there"
+        )
 
 
 def backend() -> str:
@@ -168,7 +235,7 @@ class PostgresSchemas:
 
     def create(self) -> None:
         """Drop the schemas of dead sessions; create and migrate this session's."""
-        from mlserve.db import Database
+        from mlserve.store.database import Database
 
         # While this lock is held (the whole session), no other session drops our schemas.
         self._conn.execute(text("SELECT pg_advisory_lock(hashtext(:n))"), {"n": self.name})

@@ -22,13 +22,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
-from mlserve import auth, create_app, registry, storage
+from mlserve import create_app
+from mlserve.api.current import context_of
 from mlserve.context import Context
-from mlserve.jobs import artifact_key
-from mlserve.models import Dataset, ModelVersion, TrainingJob, new_id, utcnow
+from mlserve.jobs.heartbeat import recover_stale_jobs
+from mlserve.jobs.service import artifact_key
+from mlserve.registry import service as registry
+from mlserve.security import keys as auth
 from mlserve.settings import Settings
-from mlserve.storage import TEMP_PREFIX, LocalStore
-from mlserve.worker import recover_stale_jobs
+from mlserve.store import artifacts as storage
+from mlserve.store.artifacts import TEMP_PREFIX, LocalStore
+from mlserve.store.orm import Dataset, ModelVersion, TrainingJob, new_id, utcnow
 from tests.conftest import frame_csv, keyed_client, train, upload
 
 DATABASE_DOWN = "database unavailable"
@@ -77,7 +81,7 @@ def outage_app(tmp_path: Path) -> Iterator[Flask]:
     )
     application = create_app(settings)
     yield application
-    application.extensions["mlserve"].db.dispose()
+    context_of(application).db.dispose()
 
 
 class SqliteOutage:
@@ -114,7 +118,7 @@ class SqliteOutage:
 
 @pytest.fixture
 def outage(outage_app: Flask, tmp_path: Path) -> Iterator[SqliteOutage]:
-    down = SqliteOutage(outage_app.extensions["mlserve"], tmp_path / "backup")
+    down = SqliteOutage(context_of(outage_app), tmp_path / "backup")
     yield down
     down.end()
 
@@ -154,7 +158,7 @@ def test_database_outage_503s_what_needs_it_while_loaded_models_keep_serving(
     served: dict[str, Any],
     diabetes_frame: pd.DataFrame,
 ) -> None:
-    ctx: Context = outage_app.extensions["mlserve"]
+    ctx: Context = context_of(outage_app)
     client: FlaskClient = served["client"]
     rows = served["rows"]
     viewer = auth.create_key(ctx, "viewer", name="never used before the outage").secret
@@ -310,7 +314,7 @@ def test_damaged_artifact_is_409_marked_corrupt_and_recovers_when_restored(
 
 
 class DiskFull:
-    """Stands in for ``os`` inside :mod:`mlserve.storage`: the ``nth`` file written
+    """Stands in for ``os`` inside :mod:`mlserve.store.artifacts`: the ``nth`` file written
     under ``models/`` fails with ENOSPC, at ``write`` (half the bytes reach the
     temporary file first) or at ``fsync``; every other call is the real one."""
 

@@ -1,5 +1,5 @@
 """``python -m mlserve``: the command-line interface."""
 
-from mlserve.cli import main
+from mlserve.cli.main import main
 
 main()

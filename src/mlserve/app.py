@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+from importlib.metadata import version
 from typing import Any
 
 from apiflask import APIFlask
 from flask import Request
 
-from mlserve.context import Context
+from mlserve.api.current import attach_context
+from mlserve.api.routes import register_api
+from mlserve.api.schemas import ErrorOut
+from mlserve.bootstrap import build_context
 from mlserve.errors import MalformedJSON
 from mlserve.settings import Settings
+from mlserve.web.routes import register_web
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
@@ -27,25 +32,21 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
     -------
     APIFlask
         With the services' :class:`~mlserve.context.Context` at
-        ``app.extensions["mlserve"]``. For SQLite databases the schema is
+        ``context_of(app)``. For SQLite databases the schema is
         migrated to the latest revision here; other databases need
         ``mlserve db upgrade``.
     """
-    from mlserve.api import register_api
-    from mlserve.api.schemas import ErrorOut
-    from mlserve.web import register_web
-
     settings = settings or Settings()
     if overrides:
         settings = Settings(**{**settings.model_dump(), **overrides})
     configure_logging(settings)
-    ctx = Context.from_settings(settings)
+    ctx = build_context(settings)
     if settings.is_sqlite and settings.migrate_on_start:
         ctx.db.upgrade()
     app = APIFlask(
         "mlserve",
         title="mlserve",
-        version=_version(),
+        version=version("mlserve"),
         docs_path="/docs",
         spec_path="/openapi.json",
         json_errors=True,
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
     )
     app.request_class = JsonRequest
     app.url_map.merge_slashes = False  # "//" is a 404, not a redirect to another resource
-    app.extensions["mlserve"] = ctx
+    attach_context(app, ctx)
     register_api(app)
     register_web(app)
     return app
@@ -82,9 +83,3 @@ class JsonRequest(Request):
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         raise MalformedJSON(f"request body is not valid JSON: {str(e)[:200]}")
-
-
-def _version() -> str:
-    from mlserve import __version__
-
-    return __version__

@@ -10,11 +10,15 @@ import sys
 import threading
 from typing import Any
 
+from granian import Granian
+from granian.constants import Interfaces
 from gunicorn.app.base import BaseApplication
 from pydantic import SecretStr
+from threadpoolctl import threadpool_limits
 
-from mlserve.app import configure_logging
-from mlserve.context import Context
+from mlserve.app import configure_logging, create_app
+from mlserve.bootstrap import DatabaseSetup, build_context
+from mlserve.security.secret import SecretKeyMismatch
 from mlserve.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,8 +42,6 @@ class GunicornServer(BaseApplication):
             self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
-        from mlserve.app import create_app
-
         limit_native_threads()
         return create_app(self.settings)
 
@@ -56,53 +58,40 @@ def limit_native_threads() -> None:
     scikit-learn's own dependency). ONNX Runtime sessions are built with one
     thread (:class:`mlserve.serving.onnx.OnnxModel`).
     """
-    from threadpoolctl import threadpool_limits
-
     for name in NATIVE_THREAD_VARIABLES:
         os.environ.setdefault(name, "1")
     threadpool_limits(limits=1)
 
 
-def prepare(settings: Settings, demo: bool) -> None:
-    """Migrate (SQLite), sweep interrupted writes and register demo models if asked."""
-    from mlserve.demo import ensure_demo_models
-
-    ctx = Context.from_settings(settings)
-    if settings.is_sqlite:
-        ctx.db.upgrade()
-    ctx.store.sweep_temporaries()
-    if settings.auth and settings.bootstrap_admin_key:
-        bootstrap_admin_key(ctx)
-    if demo:
-        ensure_demo_models(ctx)
-    ctx.db.dispose()
-
-
-def bootstrap_admin_key(ctx: Context) -> str | None:
-    """On the very first start (no key at all), create one admin key and print it once.
-
-    As Jupyter prints its token: the operator copies it from the console. Later
-    starts print nothing; ``mlserve keys create`` makes more.
+def prepare(settings: Settings, demo: bool) -> DatabaseSetup | None:
+    """Migrate (SQLite), sweep interrupted writes, then prepare the database.
 
     Returns
     -------
-    str or None
-        The key, when one was created.
-    """
-    from mlserve import auth
+    DatabaseSetup or None
+        ``None`` when the database was prepared; else the setup retrying in the
+        background while the database is unreachable or not migrated (the service
+        starts anyway and answers 503 on ``/ready`` until then).
 
-    if auth.count_keys(ctx) > 0:
-        return None
-    created = auth.create_key(ctx, "admin", name="bootstrap")
-    banner = "=" * 72
-    print(
-        f"{banner}\nmlserve: first start, no API key existed. Admin key (shown once):\n\n"
-        f"    {created.secret}\n\nSign in with it in the web UI (the address below), or send\n"
-        f"it as 'Authorization: Bearer <key>'. Create more with\n"
-        f"'mlserve keys create --role ...' or POST /api/v1/keys.\n{banner}",
-        flush=True,
-    )
-    return created.secret
+    Raises
+    ------
+    SystemExit
+        The server secret is not the one the database was first used with.
+    """
+    ctx = build_context(settings)
+    if settings.is_sqlite:
+        ctx.db.upgrade()
+    ctx.store.sweep_temporaries()
+    setup = DatabaseSetup(ctx, demo)
+    try:
+        if setup.attempt():
+            ctx.db.dispose()
+            return None
+    except SecretKeyMismatch as exc:
+        raise SystemExit(f"mlserve: refusing to start: {exc.message}") from exc
+    log.warning("database not ready (%s): serving 503 until it is", setup.problem)
+    setup.start()
+    return setup
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -214,7 +203,7 @@ def run_server(
     """
     configure_logging(settings)
     check_auth_binding(settings)
-    prepare(settings, demo)
+    setup = prepare(settings, demo)
     worker = EmbeddedWorker(settings) if embedded_worker else None
     if worker is not None:
         worker.start()
@@ -234,6 +223,10 @@ def run_server(
     finally:
         if worker is not None:
             worker.stop()
+        if setup is not None:
+            setup.stop()
+    if setup is not None and setup.refused:
+        raise SystemExit(setup.refused)
 
 
 def _run_gunicorn(settings: Settings, workers: int, threads: int) -> None:
@@ -244,7 +237,7 @@ def _run_gunicorn(settings: Settings, workers: int, threads: int) -> None:
         "worker_class": "gthread",
         "loglevel": settings.log_level.lower(),
         "timeout": 120,
-        "graceful_timeout": 10,
+        "graceful_timeout": settings.graceful_timeout_s,
     }
     if settings.access_log:
         options["accesslog"] = "-"
@@ -252,9 +245,6 @@ def _run_gunicorn(settings: Settings, workers: int, threads: int) -> None:
 
 
 def _run_granian(settings: Settings, workers: int, threads: int) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces
-
     # granian imports the app by name in each worker process: the settings
     # travel as MLSERVE_* environment variables (and mlserve.wsgi limits threads).
     os.environ.update(settings_env(settings))
@@ -269,4 +259,7 @@ def _run_granian(settings: Settings, workers: int, threads: int) -> None:
         log_access=settings.access_log,
         log_level=settings.log_level.lower(),  # type: ignore[arg-type]
         respawn_failed_workers=True,
+        # Without it granian waits for ever for a worker that does not stop
+        # (seen once in the cluster test: a replica still running 60 s after SIGTERM).
+        workers_kill_timeout=settings.graceful_timeout_s,
     ).serve()

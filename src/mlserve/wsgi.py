@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from flask import Flask
 
+from mlserve.app import create_app
+from mlserve.server import limit_native_threads
+
 
 def create() -> Flask:
     """Build the application from the environment (see :class:`mlserve.Settings`).
@@ -21,8 +24,5 @@ def create() -> Flask:
     Flask
         The WSGI application, as :func:`mlserve.create_app` builds it.
     """
-    from mlserve.app import create_app
-    from mlserve.server import limit_native_threads
-
     limit_native_threads()
     return create_app()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -39,6 +40,7 @@ class Service:
         }
         self.args = args
         self.process: subprocess.Popen[bytes] | None = None
+        self._groups: list[int] = []  # process groups started, reaped by stop()
         self.key: str | None = None
         self.log = home.parent / f"serve-{self.port}.log"
 
@@ -69,7 +71,12 @@ class Service:
             self.process = subprocess.Popen(
                 command, env=self.env, stdout=log, stderr=log, start_new_session=True
             )
-        self.wait_ready(timeout_s)
+        self._groups.append(self.process.pid)  # its own session: the group id is its pid
+        try:
+            self.wait_ready(timeout_s)
+        except BaseException:  # never ready: nothing it started outlives the failure
+            self.stop()
+            raise
         return self
 
     def wait_ready(self, timeout_s: float) -> None:
@@ -87,7 +94,9 @@ class Service:
         raise TimeoutError(f"service not ready: {self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        """Graceful stop (SIGTERM to the server; it stops its worker)."""
+        """Graceful stop (SIGTERM to the server; it stops its worker), then SIGKILL to
+        whatever is left in the process groups this service started (an HTTP worker
+        orphaned by an earlier ``kill`` must not outlive the test)."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -95,6 +104,10 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.process = None
+        for group in self._groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        self._groups.clear()
 
     def kill(self) -> None:
         """``kill -9`` of the service process only; its children notice and exit."""

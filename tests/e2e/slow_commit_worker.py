@@ -12,8 +12,8 @@ import sys
 import time
 from typing import Any
 
-from mlserve import online_update
-from mlserve.cli import main
+from mlserve.cli.main import main
+from mlserve.online import update as online_update
 
 real_commit = online_update.commit_update
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlserve.auth import KEY_PATTERN
+from mlserve.security.keys import KEY_PATTERN
 from tests.e2e.service import Service, free_port
 
 pytestmark = pytest.mark.e2e
@@ -56,7 +56,7 @@ def test_first_start_prints_one_admin_key_and_restart_prints_none(tmp_path: Path
 
 
 def test_auth_off_is_refused_on_a_public_address(tmp_path: Path) -> None:
-    """One host here; tests/test_security.py checks the address table in-process."""
+    """One host here; tests/api/test_security.py checks the address table in-process."""
     host = "0.0.0.0"
     home = tmp_path / "home"
     env = {**os.environ, "MLSERVE_HOME": str(home), "MLSERVE_AUTH": "off"}

@@ -421,6 +421,13 @@ def test_upload_shows_progress_then_the_dataset_page(
     expect(
         page.get_by_role("cell", name=first["ocean_proximity"], exact=True).first
     ).to_be_visible()
+    # Data as stored (issue 14: -122.23 was shown as -122.2), in a box that scrolls
+    # sideways rather than widening the page.
+    expect(page.get_by_role("cell", name=str(first["longitude"]), exact=True).first).to_be_visible()
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], widths
     expect(page.get_by_role("link", name="Train a model", exact=True)).to_have_attribute(
         "href", re.compile(rf"/train\?dataset={uploaded.dataset_id}$")
     )
@@ -463,8 +470,10 @@ def test_version_page_renders_every_plot_with_the_api_data(
     kinds = page.locator("div.plot[data-plot]").evaluate_all(
         "els => els.map(el => el.dataset.plot)"
     )
-    assert sorted(kinds) == sorted(REGRESSION_PLOTS), kinds
+    assert sorted(kinds) == sorted(REGRESSION_PLOTS | {"shap_summary"}), kinds
     drawn = {kind: plot_summary(page.locator(f"div.plot[data-plot={kind}]")) for kind in kinds}
+    # The SHAP summary recorded at training: one bar per input feature.
+    assert drawn["shap_summary"]["bars"] == len(evaluation["shap_summary"]["features"])
     for kind, summary in drawn.items():
         assert summary["svg"] >= 1 and summary["marks"] > 0, (kind, summary)
     scatter = drawn["predicted_vs_actual"]
@@ -552,6 +561,11 @@ def test_predict_one_row_equals_the_api(
     ui.shots.take(page, "predicted")
     [expected] = api_predictions(api, row.to_frame().T.infer_objects(), trained.version)
     assert float(shown.inner_text().strip()) == expected
+    # Under the prediction, the waterfall of the feature contributions (POST .../explain).
+    expect(page.locator("#explanation-note")).to_contain_text("SHAP explainer", timeout=30_000)
+    drawn = plot_summary(page.get_by_test_id("explanation"))
+    assert drawn["svg"] >= 1 and drawn["bars"] >= len(features(california_frame)), drawn
+    ui.shots.take(page, "explained")
 
 
 def test_batch_prediction_downloads_the_csv_with_predictions(
@@ -827,7 +841,7 @@ def test_version_page_renders_classification_plots(ui: Ui, api: httpx.Client, lo
     kinds = page.locator("div.plot[data-plot]").evaluate_all(
         "els => els.map(el => el.dataset.plot)"
     )
-    assert sorted(kinds) == sorted(CLASSIFICATION_PLOTS), kinds
+    assert sorted(kinds) == sorted(CLASSIFICATION_PLOTS | {"shap_summary"}), kinds
     drawn = {kind: plot_summary(page.locator(f"div.plot[data-plot={kind}]")) for kind in kinds}
     for kind, summary in drawn.items():
         assert summary["svg"] >= 1 and summary["marks"] > 0, (kind, summary)
@@ -837,6 +851,109 @@ def test_version_page_renders_classification_plots(ui: Ui, api: httpx.Client, lo
     assert len(evaluation["roc"]) == len(evaluation["precision_recall"]) == n_curves
     assert drawn["roc"]["lines"] >= n_curves
     assert drawn["precision_recall"]["lines"] >= n_curves
+
+
+TORCH_PARAMS = {  # the torch_mlp form: every hyper-parameter but the server's device
+    "hidden_layer_sizes", "activation", "dropout", "batch_norm", "optimizer", "learning_rate",
+    "lr_schedule", "weight_decay", "batch_size", "max_epochs", "patience",
+    "validation_fraction", "tol", "partial_fit_epochs", "random_state",
+}  # fmt: skip
+
+
+@pytest.mark.sqlite_only(reason="a torch fit and a plot: nothing of the database, run once")
+def test_train_form_offers_torch_mlp_and_the_version_page_plots_its_training_curve(
+    ui: Ui, api: httpx.Client
+) -> None:
+    frame, _classes = labelled("breast_cancer")
+    sent = api.post(
+        "/api/v1/datasets",
+        files={"file": ("cancer.csv", frame.to_csv(index=False).encode(), "text/csv")},
+        data={"name": "cancer"},
+    )
+    assert sent.status_code == 201, sent.text
+    page = ui.open(f"/train?dataset={sent.json()['id']}")
+    page.get_by_label("Target", exact=True).select_option("target")
+    page.get_by_label("Algorithm", exact=True).select_option("torch_mlp")
+    expect(page.locator("#algorithm-hint")).to_contain_text("TorchMLPClassifier")
+    names = page.locator("#params input, #params select").evaluate_all(
+        "els => els.map(el => el.name)"
+    )
+    assert set(names) == TORCH_PARAMS, names
+    layers = hyper_parameter(page, "hidden_layer_sizes")
+    expect(layers).to_have_value("256, 128")
+    expect(page.locator("#param-hidden_layer_sizes-hint")).to_contain_text("each in [1, 4096]")
+    layers.fill("64, 32")
+    hyper_parameter(page, "max_epochs").fill("60")
+    page.get_by_label("Cross-validation folds", exact=True).fill("0")
+    page.get_by_label("Model name", exact=True).fill("cancer-net")
+    ui.shots.take(page, "train-torch")
+    page.get_by_role("button", name="Start training", exact=True).click()
+    page.wait_for_url(re.compile(r"/jobs/[^/?#]+$"))
+    assert watch_job(page, JOB_TIMEOUT_S)[-1]["status"] == "succeeded"
+    page.get_by_role("link", name="Open model version", exact=True).click()
+    page.wait_for_url(re.compile(r"/models/cancer-net/versions/1$"))
+    ui.settle()
+    ui.shots.take(page, "version-torch")
+    version = api.get("/api/v1/models/cancer-net/versions/1").json()
+    assert (version["params"]["hidden_layer_sizes"], version["params"]["max_epochs"]) == (
+        [64, 32],
+        60,
+    )
+    training = api.get("/api/v1/models/cancer-net/versions/1/evaluation").json()["training"]
+    curve = page.locator("div.plot[data-plot=training]")
+    drawn = plot_summary(curve)
+    assert drawn["svg"] >= 1 and drawn["lines"] == 2, drawn  # train and validation loss
+    expect(curve.locator("g.shapelayer path")).to_have_count(1)  # the best epoch
+    expect(curve).to_contain_text(f"best epoch {training['best_epoch']}")
+    caption = page.locator("figure").filter(has=curve)
+    expect(caption).to_contain_text(f"each of the {training['epochs']} epochs")
+    expect(caption).to_contain_text(
+        f"Trained on cpu (1 CPU thread), torch {training['torch_version']}"
+    )
+
+
+@pytest.mark.sqlite_only(reason="three small fits and two tables: nothing of the database")
+def test_train_form_auto_shows_the_leaderboard_on_the_job_and_version_pages(
+    ui: Ui, api: httpx.Client
+) -> None:
+    frame, _classes = labelled("iris")
+    sent = api.post(
+        "/api/v1/datasets",
+        files={"file": ("iris-auto.csv", frame.to_csv(index=False).encode(), "text/csv")},
+        data={"name": "iris-auto"},
+    )
+    assert sent.status_code == 201, sent.text
+    page = ui.open(f"/train?dataset={sent.json()['id']}")
+    page.get_by_label("Target", exact=True).select_option("target")
+    budget = page.get_by_label("Time budget (s)", exact=True)
+    expect(budget).to_be_hidden()
+    page.get_by_label("Algorithm", exact=True).select_option("auto")
+    expect(budget).to_be_visible()
+    budget.fill("120")
+    expect(page.locator("#params")).to_contain_text("None to set.")
+    page.get_by_label("Cross-validation folds", exact=True).fill("3")
+    page.get_by_label("Model name", exact=True).fill("iris-auto")
+    page.get_by_role("button", name="Start training", exact=True).click()
+    page.wait_for_url(re.compile(r"/jobs/[^/?#]+$"))
+    assert watch_job(page, JOB_TIMEOUT_S)[-1]["status"] == "succeeded"
+    job_id = urlsplit(page.url).path.rsplit("/", 1)[-1]
+    job = api.get(f"/api/v1/training-jobs/{job_id}").json()
+    assert (job["spec"]["algorithm"], job["spec"]["time_budget_s"]) == ("auto", 120)
+    board = job["report"]["leaderboard"]
+    for where in ("job", "version"):
+        table = page.get_by_test_id("leaderboard")
+        expect(table.locator("tbody tr")).to_have_count(len(board))
+        expect(table.locator("thead")).to_contain_text("CV f1_macro mean")
+        first = table.locator("tbody tr").first
+        expect(first.locator("td").nth(1)).to_have_text(board[0]["algorithm"])
+        expect(first).to_contain_text("trained")
+        ui.shots.take(page, f"{where}-auto")
+        if where == "job":
+            page.get_by_role("link", name="Open model version", exact=True).click()
+            page.wait_for_url(re.compile(r"/models/iris-auto/versions/1$"))
+            ui.settle()
+    version = api.get("/api/v1/models/iris-auto/versions/1").json()
+    assert version["algorithm"] == board[0]["algorithm"]
 
 
 def test_model_page_sorts_versions_and_compares_two(ui: Ui, api: httpx.Client) -> None:
@@ -911,24 +1028,25 @@ def send_feedback(api: httpx.Client, prediction_id: str, targets: list[float]) -
 
 @pytest.fixture(scope="module")
 def online(api: httpx.Client) -> Online:
-    """``sgd_regressor`` trained on 280 diabetes rows through the API; the other 162 sent
-    as samples make the worker's online update apply 112 and hold 50 out as the guard
-    window (version 2); 150 rows predicted by version 2 then get their true values."""
+    """``sgd_regressor`` trained on 192 diabetes rows through the API; the other 250 sent
+    as samples in two batches (150, then 100) make the worker's online updates consume
+    100 each and hold the newest 50 out as the guard window (versions 2 and 3); 150 rows
+    predicted by the first of them then get their true values."""
     from sklearn.datasets import load_diabetes
 
     frame = load_diabetes(as_frame=True).frame.sample(frac=1.0, random_state=0)
     features = [c for c in frame.columns if c != "target"]
-    parent = train_classifier(api, ONLINE_MODEL, frame.iloc[:280], "sgd_regressor")
-    rest = frame.iloc[280:]
-    stored = api.post(
-        f"/api/v1/models/{ONLINE_MODEL}/samples",
-        json={
-            "instances": rest[features].to_dict(orient="records"),
-            "targets": rest["target"].tolist(),
-        },
-    )
-    assert stored.status_code == 201 and stored.json()["update_queued"] is True, stored.text
-    wait_for_head(api, ONLINE_MODEL, parent + 1)
+    parent = train_classifier(api, ONLINE_MODEL, frame.iloc[:192], "sgd_regressor")
+    for batch, head in ((frame.iloc[192:342], parent + 1), (frame.iloc[342:], parent + 2)):
+        stored = api.post(
+            f"/api/v1/models/{ONLINE_MODEL}/samples",
+            json={
+                "instances": batch[features].to_dict(orient="records"),
+                "targets": batch["target"].tolist(),
+            },
+        )
+        assert stored.status_code == 201 and stored.json()["update_queued"] is True, stored.text
+        wait_for_head(api, ONLINE_MODEL, head)
     asked = frame.iloc[:150]
     predicted = api.post(
         f"/api/v1/models/{ONLINE_MODEL}/predict",
@@ -1031,22 +1149,30 @@ def test_model_page_shows_the_online_state_and_updates_now(
     page = ui.open(f"/models/{ONLINE_MODEL}", "model-online")
     expect(page.get_by_test_id("online-head")).to_have_text(f"v{state['head_version']}")
     expect(page.get_by_test_id("online-pending")).to_have_text(str(state["pending"]))
+    # The prequential error of the stream: each update's samples, scored before learning.
+    prequential = state["prequential"]
+    assert [u["n_samples"] for u in prequential["by_update"]] == [100, 100]
+    assert prequential["n_samples"] == state["cursor"] == 200
+    summary = page.get_by_test_id("prequential-summary")
+    expect(summary).to_contain_text("over 200 samples, each predicted by the version live")
+    shown = re.match(r"rmse ([\d,.]+) over", summary.inner_text())
+    assert shown and shown_number(shown[1]) == pytest.approx(prequential["value"], rel=1e-3)
+    drawn = plot_summary(page.locator("div.plot[data-plot=prequential]"))
+    assert drawn["svg"] >= 1 and drawn["points"] == 2 and drawn["lines"] == 2, drawn
     page.get_by_role("button", name="Update now", exact=True).click()
     expect(page.locator("#online-update-status")).to_contain_text("Update queued")
     expect(page.locator("#error-online-update")).to_have_text("")
 
-    # A model that cannot learn incrementally: the API's 409 hint next to the button.
-    ui.guard.expect_status(f"/api/v1/models/{MODEL}/online-update", 409)
+    # A model that cannot learn incrementally: the button is disabled and says why (the
+    # API would answer 409 with the retrain hint).
     page = ui.open(f"/models/{MODEL}")
     expect(page.get_by_test_id("online-not-incremental")).to_contain_text(ALGORITHM)
     button = page.get_by_role("button", name="Update now", exact=True)
-    button.click()
-    error = page.locator("#error-online-update")
-    expect(error).to_contain_text("cannot learn incrementally")
+    expect(button).to_be_disabled()
+    expect(button).to_have_attribute("title", re.compile("cannot learn incrementally"))
     refused = api.post(f"/api/v1/models/{MODEL}/online-update")
     assert refused.status_code == 409
-    expect(error).to_have_text(refused.json()["error"]["message"])
-    assert near(button, error)
+    assert "cannot learn incrementally" in refused.json()["error"]["message"]
     ui.shots.take(page, "update-refused")
 
 
@@ -1075,3 +1201,64 @@ def test_every_page_passes_axe_without_serious_violations(
         if serious:
             found[name] = serious
     assert found == {}, json.dumps(found, indent=1)
+
+
+# --------------------------------------------------------------------------- traffic policies
+
+
+def test_traffic_page_compares_the_versions_of_a_canary(ui: Ui, api: httpx.Client) -> None:
+    frame, _ = labelled("iris")
+    first = train_classifier(api, "iris_traffic", frame)
+    second = train_classifier(api, "iris_traffic", frame, algorithm="decision_tree")
+    alias = "/api/v1/models/iris_traffic/aliases/production"
+    policy = {"version": first, "canary": {"version": second, "weight": 0.5}}
+    assert api.put(alias, json=policy).status_code == 200
+    rows = frame.drop(columns="target").head(1).to_dict("records")
+    answered = set()
+    for i in range(40):
+        body = {"instances": rows, "routing_key": f"k{i}"}
+        answer = api.post("/api/v1/models/iris_traffic/predict", json=body).json()
+        answered.add(answer["model_version"])
+    assert answered == {first, second}
+    page = ui.open("/models/iris_traffic/aliases/production/traffic", "traffic")
+    expect(page.get_by_test_id("policy")).to_contain_text(f"Primary v{first}")
+    kinds = wait_for_plots(page)
+    assert sorted(kinds) == ["agreement", "latency", "live", "requests"], kinds
+    for kind in ("requests", "latency", "agreement"):
+        drawn = plot_summary(page.locator(f"div.plot[data-plot={kind}]"))
+        assert drawn["svg"] >= 1 and drawn["bars"] > 0, (kind, drawn)
+    expect(page.get_by_role("cell", name=f"v{second}", exact=True)).to_be_visible()
+    expect(page.get_by_role("cell", name="candidate", exact=True)).to_be_visible()
+
+
+def test_cancel_button_stops_a_running_job(ui: Ui, api: httpx.Client) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.random((4000, 8)), columns=[f"x{i}" for i in range(8)])
+    frame["target"] = frame.sum(axis=1) + rng.random(4000)
+    sent = api.post(
+        "/api/v1/datasets",
+        files={"file": ("slow.csv", frame.to_csv(index=False).encode(), "text/csv")},
+        data={"name": "slow"},
+    )
+    assert sent.status_code == 201, sent.text
+    spec = {
+        "dataset_id": sent.json()["id"],
+        "target": "target",
+        "algorithm": "random_forest",
+        "params": {"n_estimators": 400},  # minutes of work: still running when clicked
+        "model_name": "slow",
+        "cv_folds": 10,
+    }
+    job = api.post("/api/v1/training-jobs", json=spec).json()
+    page = ui.open(f"/jobs/{job['id']}")
+    button = page.get_by_role("button", name="Cancel", exact=True)
+    expect(button).to_be_visible()
+    button.click()
+    expect(page.get_by_test_id("job-status")).to_have_text("cancelled")
+    expect(button).to_be_hidden()
+    ui.shots.take(page, "job-cancelled")
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while api.get(f"/api/v1/training-jobs/{job['id']}").json()["stage"] != "cancelled":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert api.get("/api/v1/models/slow").status_code == 404

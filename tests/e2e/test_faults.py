@@ -1,6 +1,7 @@
 """Fault injection over real processes: a job worker killed with SIGKILL mid-training.
 
-Three cases: the worker ``mlserve serve`` embeds (its supervisor restarts it); a
+Four cases: the worker ``mlserve serve`` embeds (its supervisor restarts it), once in a
+random forest's cross-validation and once in an epoch of a ``torch_mlp`` network; a
 separate ``mlserve worker`` beside ``mlserve serve --no-worker``, killed, and a new
 one started (by the operator, or systemd); two separate workers, the one running
 the job killed and the idle one noticing. Each time the job the dead worker was
@@ -11,6 +12,7 @@ the next job must run normally.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import signal
@@ -27,16 +29,32 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from mlserve.db import Database
-from mlserve.models import TrainingJob, WorkerHeartbeat, as_utc
 from mlserve.settings import Settings
-from mlserve.storage import TEMP_PREFIX
+from mlserve.store.artifacts import TEMP_PREFIX
+from mlserve.store.database import Database
+from mlserve.store.orm import TrainingJob, WorkerHeartbeat, as_utc
 from tests.conftest import CALIFORNIA_TARGET
 from tests.e2e.service import Service, train_diabetes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 HEARTBEAT_TIMEOUT_S = 3.0  # tests/e2e/service.py: MLSERVE_WORKER_HEARTBEAT_TIMEOUT_S
-WORKER_START_S = 20.0  # a fresh interpreter importing scikit-learn on a busy 2-core machine
+WORKER_START_S = 20.0  # at least: a fresh interpreter importing scikit-learn, busy machine
+
+
+@functools.cache
+def worker_start_s() -> float:
+    """How long a new worker may take to start here: three times what this machine
+    takes now to start an interpreter that imports what ``mlserve worker`` imports
+    (measured once per run), and at least :data:`WORKER_START_S`."""
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-c", "import mlserve.cli.main, mlserve.bootstrap, sklearn.ensemble"],
+        check=True,
+        timeout=600,
+    )
+    return max(WORKER_START_S, 3 * (time.monotonic() - started))
+
+
 STALE_ERROR = "the worker running this job stopped before it finished"
 
 
@@ -111,8 +129,8 @@ def _last_beat(home: Path, pid: int) -> datetime:
         database.dispose()
 
 
-def _wait_for_heartbeat(home: Path, pid: int, timeout_s: float = WORKER_START_S) -> None:
-    deadline = time.monotonic() + timeout_s
+def _wait_for_heartbeat(home: Path, pid: int, timeout_s: float | None = None) -> None:
+    deadline = time.monotonic() + (timeout_s or worker_start_s())
     while pid not in _heartbeat_pids(home):
         assert time.monotonic() < deadline, f"worker {pid} never beat"
         time.sleep(0.2)
@@ -149,6 +167,32 @@ def _start_slow_job(http: httpx.Client, dataset_id: str) -> str:
             return str(seen["id"])
         assert seen["status"] in ("queued", "running"), seen
         assert time.monotonic() < deadline, f"the job never got to training: {seen}"
+        time.sleep(0.1)
+
+
+def _start_torch_job(http: httpx.Client, dataset_id: str) -> str:
+    """A torch_mlp network on the whole data with 10,000 epochs and no early stopping
+    (an hour and more); returns its id once it reports an epoch."""
+    job = http.post(
+        "/api/v1/training-jobs",
+        json={
+            "dataset_id": dataset_id,
+            "target": CALIFORNIA_TARGET,
+            "algorithm": "torch_mlp",
+            "model_name": "slow",
+            "params": {"max_epochs": 10_000, "patience": None},
+            "cv_folds": 0,
+        },
+    )
+    assert job.status_code == 202, job.text
+    deadline = time.monotonic() + 90
+    while True:
+        seen: dict[str, Any] = http.get(f"/api/v1/training-jobs/{job.json()['id']}").json()
+        if seen["status"] == "running" and seen["stage"].startswith("epoch "):
+            assert seen["stage"].endswith("/10000") and 0.7 <= seen["progress"] < 0.85, seen
+            return str(seen["id"])
+        assert seen["status"] in ("queued", "running"), seen
+        assert time.monotonic() < deadline, f"the job never got to an epoch: {seen}"
         time.sleep(0.1)
 
 
@@ -237,10 +281,31 @@ def test_embedded_worker_killed_mid_training_is_restarted_and_fails_its_job(
             victim = _worker_pid_of(service.home, job_id)
             assert victim in _children(service)
             _kill_and_check_recovery(
-                http, service.home, job_id, victim, HEARTBEAT_TIMEOUT_S + WORKER_START_S, True
+                http, service.home, job_id, victim, HEARTBEAT_TIMEOUT_S + worker_start_s(), True
             )
             replacement = _heartbeat_pids(service.home) & _children(service)
             assert replacement and victim not in replacement
+            _check_next_job_runs(service, http, diabetes_frame, [job_id])
+    finally:
+        service.stop()
+
+
+@pytest.mark.sqlite_only(
+    reason="the recovery is the random forest case's, run on both backends; this adds the epoch"
+)
+def test_embedded_worker_killed_mid_epoch_fails_its_torch_job_and_leaves_nothing(
+    tmp_path: Path, california_bytes: bytes, diabetes_frame: pd.DataFrame
+) -> None:
+    """SIGKILL while a torch_mlp network trains (between two progress writes, so inside
+    an epoch): no version, no artifact, and the next job runs."""
+    service = Service(tmp_path / "home").start()
+    try:
+        with service.client() as http:
+            job_id = _start_torch_job(http, _upload_california(http, california_bytes))
+            victim = _worker_pid_of(service.home, job_id)
+            _kill_and_check_recovery(
+                http, service.home, job_id, victim, HEARTBEAT_TIMEOUT_S + worker_start_s(), True
+            )
             _check_next_job_runs(service, http, diabetes_frame, [job_id])
     finally:
         service.stop()
@@ -273,7 +338,7 @@ def test_separate_worker_killed_mid_training_fails_its_job(
                 service.home,
                 first,
                 workers[0].pid,
-                HEARTBEAT_TIMEOUT_S + WORKER_START_S,
+                HEARTBEAT_TIMEOUT_S + worker_start_s(),
                 temporary=True,
                 then=replace,
             )

@@ -3,7 +3,9 @@
 The worker is killed after it applied the samples and wrote the new artifact,
 before the transaction that registers the version and moves the cursor. After a
 new worker starts, the update is requested again: it applies the same samples
-onto the same parent exactly once, and the next update continues from there.
+onto the same parent exactly once, and the next update continues from there. The update
+the killed worker left running is recorded as the model's ``last_error`` by the next
+worker's recovery sweep (issue 13, item 7), and cleared by the update that succeeds.
 """
 
 from __future__ import annotations
@@ -91,13 +93,26 @@ def test_kill_9_during_an_online_update_loses_nothing_and_applies_nothing_twice(
         paused.send_signal(signal.SIGKILL)
         paused.wait(10)
 
+        killed_at = time.monotonic()
         state = http.get("/api/v1/models/stream/online").json()
         assert (state["head_version"], state["cursor"], state["pending"]) == (1, 0, 60)
+        assert len(state["updates_running"]) == 1 and state["last_error"] is None
         assert [
             v["version"] for v in http.get("/api/v1/models/stream/versions").json()["versions"]
         ] == [1]
 
+        # Once its heartbeat is older than the timeout, the killed worker is dead to the
+        # others: the next worker's recovery sweep records the update it left running.
+        timeout_s = float(service.env["MLSERVE_WORKER_HEARTBEAT_TIMEOUT_S"])
+        time.sleep(max(0.0, timeout_s + 0.5 - (time.monotonic() - killed_at)))
         fresh = _worker(service, "fresh-worker")
+        state = _wait(
+            lambda: (s := http.get("/api/v1/models/stream/online").json())["last_error"] and s,
+            120,
+            "the killed update was never recorded",
+        )
+        assert "stopped before it finished" in state["last_error"], state
+        assert (state["updates_running"], state["cursor"], state["pending"]) == ([], 0, 60)
         assert http.post("/api/v1/models/stream/online-update").status_code == 202
         state = _wait(
             lambda: (
@@ -110,6 +125,7 @@ def test_kill_9_during_an_online_update_loses_nothing_and_applies_nothing_twice(
         assert (lineage["parent_version"], lineage["n_samples"]) == (1, 40)
         assert lineage["first_sample_id"] == first_id
         assert state["cursor"] == lineage["last_sample_id"] and state["pending"] == 20
+        assert state["last_error"] is None  # the update that succeeded clears it
 
         more = http.post("/api/v1/models/stream/samples", json=_samples(frame.iloc[360:400]))
         assert more.json()["update_queued"] is True

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from mlserve.serving.loader import load_pipeline
-from mlserve.signature import model_frame
-from mlserve.storage import LocalStore
+from mlserve.store.artifacts import LocalStore
+from mlserve.training.signature import model_frame
 from tests.conftest import CALIFORNIA_TARGET
 from tests.e2e.service import Service, train_diabetes, wait_for_job
 

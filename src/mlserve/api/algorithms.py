@@ -6,9 +6,9 @@ from typing import Any
 
 from apiflask import APIBlueprint
 
-from mlserve.algorithms import describe_algorithms
 from mlserve.api.schemas import AlgorithmListOut, AlgorithmsIn
 from mlserve.api.security import requires
+from mlserve.training.algorithms import describe_algorithms
 
 bp = APIBlueprint("algorithms", __name__, url_prefix="/api/v1/algorithms", tag="algorithms")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import current_app, request
+from flask import request
 
-from mlserve import datasets as service
+from mlserve.api.current import current_context
 from mlserve.api.schemas import (
     DatasetListOut,
     DatasetOut,
@@ -17,8 +17,10 @@ from mlserve.api.schemas import (
     PreviewOut,
 )
 from mlserve.api.security import requires
+from mlserve.context import Context
+from mlserve.datasets import service
 from mlserve.errors import ValidationFailed
-from mlserve.models import Dataset
+from mlserve.store.orm import Dataset
 
 bp = APIBlueprint("datasets", __name__, url_prefix="/api/v1/datasets", tag="datasets")
 
@@ -31,13 +33,16 @@ bp = APIBlueprint("datasets", __name__, url_prefix="/api/v1/datasets", tag="data
     summary="Upload a CSV or Parquet file",
     responses={413: "file too large", 415: "not CSV or Parquet", 422: "invalid file"},
 )
-def upload(form_and_files_data: Any) -> Dataset:
+def upload(form_and_files_data: Any) -> dict[str, Any]:
     upload = request.files.get("file")
     if upload is None:
         raise ValidationFailed("send the file as multipart field 'file'", {"field": "file"})
-    ctx = current_app.extensions["mlserve"]
-    return service.create_dataset(
-        ctx, request.form.get("name"), upload.filename or "upload", upload.stream
+    name = request.form.get("name")
+    if name is not None and not name.strip():  # the schema says minLength 1
+        raise ValidationFailed("name must not be empty (leave it out instead)", {"field": "name"})
+    ctx = current_context()
+    return _with_same_content(
+        ctx, service.create_dataset(ctx, name, upload.filename or "upload", upload.stream)
     )
 
 
@@ -47,7 +52,7 @@ def upload(form_and_files_data: Any) -> Dataset:
 @bp.output(DatasetListOut)
 @bp.doc(summary="List datasets, newest first")
 def list_datasets(query_data: dict[str, int]) -> dict[str, list[Dataset]]:
-    ctx = current_app.extensions["mlserve"]
+    ctx = current_context()
     return {"datasets": service.list_datasets(ctx, query_data["limit"], query_data["offset"])}
 
 
@@ -55,8 +60,18 @@ def list_datasets(query_data: dict[str, int]) -> dict[str, list[Dataset]]:
 @requires("read")
 @bp.output(DatasetOut)
 @bp.doc(summary="One dataset with its columns and statistics", responses={404: "not found"})
-def get_dataset(dataset_id: str) -> Dataset:
-    return service.get_dataset(current_app.extensions["mlserve"], dataset_id)
+def get_dataset(dataset_id: str) -> dict[str, Any]:
+    ctx = current_context()
+    return _with_same_content(ctx, service.get_dataset(ctx, dataset_id))
+
+
+def _with_same_content(ctx: Context, dataset: Dataset) -> dict[str, Any]:
+    """The dataset's fields, and the ids of earlier uploads of the same table."""
+    names = (name for name in DatasetOut().fields if name != "same_content_as")
+    return {
+        **{name: getattr(dataset, name) for name in names},
+        "same_content_as": service.same_content(ctx, dataset),
+    }
 
 
 @bp.get("/<dataset_id>/preview")
@@ -65,5 +80,5 @@ def get_dataset(dataset_id: str) -> Dataset:
 @bp.output(PreviewOut)
 @bp.doc(summary="The first rows of a dataset (1 to 100)", responses={404: "not found"})
 def preview(dataset_id: str, query_data: dict[str, int]) -> dict[str, Any]:
-    ctx = current_app.extensions["mlserve"]
+    ctx = current_context()
     return service.preview(ctx, service.get_dataset(ctx, dataset_id), query_data["rows"])

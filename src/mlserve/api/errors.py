@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from typing import Any
 
 from apiflask import APIFlask, HTTPError
-from flask import Response, current_app, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from flask import Response, current_app, has_request_context, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
+from mlserve.api.body import drain_after_response
 from mlserve.api.jsonio import json_response
 from mlserve.errors import MlserveError
 
 log = logging.getLogger(__name__)
-DRAIN_SECONDS = 10.0
-DRAIN_MAX_BYTES = 1024 * 1024 * 1024
-DRAIN_CHUNK_BYTES = 64 * 1024
+V2_PREFIX = "/v2"
 
 CODES = {
     400: "bad_request",
@@ -37,7 +35,10 @@ CODES = {
 def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> Response:
-    """The error envelope as a response."""
+    """The error envelope as a response (``{"error": message}`` on the /v2 routes, as the
+    Open Inference Protocol says)."""
+    if has_request_context() and request.path.startswith(V2_PREFIX):
+        return json_response({"error": message}, status)
     return json_response(
         {"error": {"code": code, "message": message, "details": details or {}}}, status
     )
@@ -52,30 +53,6 @@ def _validation_details(detail: Any) -> dict[str, Any]:
                 errors.update(location_errors)
     first = next(iter(errors), None)
     return {"field": str(first) if first is not None else None, "errors": errors}
-
-
-def drain_request_body(max_seconds: float = DRAIN_SECONDS, max_bytes: int = DRAIN_MAX_BYTES) -> int:
-    """Read and discard what the client is still sending; return the bytes read.
-
-    A server that answers 413 and closes while the client is still uploading
-    makes the client's TCP stack reset the connection, and the client loses the
-    answer. Like nginx's lingering close, read the rest of the body for a
-    bounded time and size first, so the client sees its 413.
-    """
-    stream = request.environ.get("wsgi.input")
-    if stream is None:
-        return 0
-    remaining = request.content_length if request.content_length is not None else max_bytes
-    remaining = min(remaining, max_bytes)
-    deadline = time.monotonic() + max_seconds
-    drained = 0
-    while remaining > 0 and time.monotonic() < deadline:
-        chunk = stream.read(min(DRAIN_CHUNK_BYTES, remaining))
-        if not chunk:
-            break
-        drained += len(chunk)
-        remaining -= len(chunk)
-    return drained
 
 
 def register_error_handlers(app: APIFlask) -> None:
@@ -110,20 +87,22 @@ def register_error_handlers(app: APIFlask) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Response:
         limit = current_app.config["MAX_CONTENT_LENGTH"]
-        drain_request_body()
+        drain_after_response()
         response = error_response(
             413,
             "payload_too_large",
             f"request body exceeds max_content_length_bytes={limit}",
             {"limit": limit, "content_length": request.content_length},
         )
-        response.headers["Connection"] = "close"
         return response
 
     @app.errorhandler(HTTPException)
     def _werkzeug_error(exc: HTTPException) -> Response:
         status = exc.code or 500
-        return error_response(status, CODES.get(status, "http_error"), exc.description or "")
+        response = error_response(status, CODES.get(status, "http_error"), exc.description or "")
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)  # RFC 9110 section 15.5.6
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -3,11 +3,13 @@
 A successful prediction is most of a serving process's traffic, and Flask's
 per-request machinery (request and application contexts, URL map, hooks,
 response object) costs more than predicting a row with a compiled model. This
-layer answers ``POST /api/v1/models/<name>/predict`` and
-``POST /v1/models/<name>:predict`` itself when the request is plain (JSON body
+layer answers ``POST /api/v1/models/<name>/predict``,
+``POST /v1/models/<name>:predict`` and the V2 ``POST /v2/models/<name>[/versions/<v>]/infer``
+(JSON or binary tensors, :mod:`mlserve.serving.oip`) itself when the request is plain (JSON body
 with a ``Content-Length``, within the size limit) and the prediction succeeds:
-it parses with orjson, calls the same service function as the Flask view
-(:func:`mlserve.serving.predict`) and writes orjson bytes.
+it parses with orjson (refusing duplicate keys as Flask does), calls the same
+service function as the Flask view (:func:`mlserve.serving.predict`) and writes
+orjson bytes.
 
 Anything else goes to the Flask application unchanged: other routes, other
 methods, chunked or oversized bodies, and every request that fails. A failing
@@ -27,18 +29,22 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
-import orjson
-
 from mlserve.api.jsonio import dumps
-from mlserve.api.predict import parse_selector, prediction_payload
+from mlserve.api.predict import kserve_payload, parse_selector, prediction_payload, routing_key
 from mlserve.api.security import SECURITY_HEADERS, principal_for
+from mlserve.api.strictjson import parse_json
 from mlserve.context import Context
 from mlserve.errors import MlserveError
-from mlserve.serving import predict
+from mlserve.serving import oip
+from mlserve.serving.oip_codec import HEADER, decode_request, encode_response
+from mlserve.serving.predict import predict
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ROUTE = re.compile(r"/api/v1/models/([^/]+)/predict|/v1/models/([^/:]+):predict")
+V2_ROUTE = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
+V2_TYPES = frozenset({"application/json", "application/octet-stream"})
 SELECTORS = frozenset({"alias", "version"})
+FIELDS = frozenset({"instances", "inputs", "extra", "routing_key"})
 HEADERS = [*SECURITY_HEADERS.items(), ("Cache-Control", "no-store")]
 
 
@@ -63,30 +69,49 @@ class PredictFastLane:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ["REQUEST_METHOD"] != "POST":
             return self.app(environ, start_response)
-        match = ROUTE.fullmatch(environ.get("PATH_INFO", ""))
+        path = environ.get("PATH_INFO", "")
+        match = ROUTE.fullmatch(path)
+        v2 = None if match is not None else V2_ROUTE.fullmatch(path)
         length = environ.get("CONTENT_LENGTH")
-        if (
-            match is None
-            or not length
-            or environ.get("CONTENT_TYPE", "application/json") != "application/json"
+        content_type = environ.get("CONTENT_TYPE", "application/json")
+        if not length or (
+            (match is None or content_type != "application/json")
+            and (v2 is None or content_type not in V2_TYPES)
         ):
             return self.app(environ, start_response)
         size = int(length) if length.isascii() and length.isdigit() else -1
         if not 0 < size <= self.max_body_bytes:
             return self.app(environ, start_response)
         body = environ["wsgi.input"].read(size)
-        out = None
+        out: tuple[bytes, list[tuple[str, str]]] | None = None
         if self._allowed(environ):
-            out = self._predict(match, body, environ.get("QUERY_STRING", ""))
+            if match is not None:
+                answer = self._predict(match, body, environ)
+                out = None if answer is None else (answer, [("Content-Type", "application/json")])
+            elif v2 is not None and not environ.get("QUERY_STRING"):
+                out = self._infer(v2, body, environ.get("HTTP_INFERENCE_HEADER_CONTENT_LENGTH"))
         if out is None:  # let Flask produce the error from the same body
             environ["wsgi.input"] = io.BytesIO(body)
             return self.app(environ, start_response)
         self.answered += 1
-        start_response(
-            "200 OK",
-            [("Content-Type", "application/json"), ("Content-Length", str(len(out))), *HEADERS],
-        )
-        return [out]
+        data, headers = out
+        start_response("200 OK", [*headers, ("Content-Length", str(len(data))), *HEADERS])
+        return [data]
+
+    def _infer(
+        self, match: re.Match[str], body: bytes, header_length: str | None
+    ) -> tuple[bytes, list[tuple[str, str]]] | None:
+        """A V2 inference answered here (:mod:`mlserve.api.v2` does the same through Flask)."""
+        name, version = match.groups()
+        try:
+            request = decode_request(body, header_length)
+            response, binary = oip.infer(self.ctx, name, version, request)
+            data, json_length = encode_response(response, binary)
+        except Exception:  # replayed through Flask, which answers the 4xx, or logs and 500s
+            return None
+        if json_length is None:
+            return data, [("Content-Type", "application/json")]
+        return data, [("Content-Type", "application/octet-stream"), (HEADER, str(json_length))]
 
     def _allowed(self, environ: dict[str, Any]) -> bool:
         """Whether the request's key may predict (Flask answers 401/403/429 otherwise)."""
@@ -102,17 +127,23 @@ class PredictFastLane:
             return False
         return principal.allows("predict")
 
-    def _predict(self, match: re.Match[str], body: bytes, query: str) -> bytes | None:
+    def _predict(self, match: re.Match[str], body: bytes, environ: dict[str, Any]) -> bytes | None:
         v1_name, kserve_name = match.groups()
+        query = environ.get("QUERY_STRING", "")
         try:
-            document = orjson.loads(body)
-        except orjson.JSONDecodeError:
+            document = parse_json(body)
+        except MlserveError:  # not JSON, or a duplicate key: Flask answers the 4xx
             return None
-        if type(document) is not dict or len(document) != 1:
+        if type(document) is not dict or not document.keys() <= FIELDS:
             return None
         instances, inputs = document.get("instances"), document.get("inputs")
-        if instances is None and inputs is None:
+        if (instances is None) == (inputs is None):
             return None
+        try:
+            key = routing_key(document.get("routing_key"), environ.get("HTTP_X_ROUTING_KEY"))
+        except MlserveError:
+            return None
+        extra = document.get("extra", "refuse")
         alias, version = None, None
         if query:
             if kserve_name is not None:
@@ -128,10 +159,17 @@ class PredictFastLane:
                 return None
         try:
             result = predict(
-                self.ctx, v1_name or kserve_name, instances, alias, version, inputs=inputs
+                self.ctx,
+                v1_name or kserve_name,
+                instances,
+                alias,
+                version,
+                inputs=inputs,
+                routing_key=key,
+                extra=extra,
             )
         except Exception:  # replayed through Flask, which answers the 4xx, or logs and 500s
             return None
         if kserve_name is not None:
-            return dumps({"predictions": result.predictions, "prediction_id": result.prediction_id})
+            return dumps(kserve_payload(result))
         return dumps(prediction_payload(result))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import Response, current_app
+from flask import Response
 
+from mlserve.api.current import current_context
 from mlserve.api.jsonio import json_response
 from mlserve.api.schemas import HealthOut
 from mlserve.api.security import public
-from mlserve.worker import readiness
+from mlserve.jobs.heartbeat import readiness
 
 bp = APIBlueprint("health", __name__, tag="health")
 HEALTH_BODY = b'{"status":"ok"}'
@@ -29,7 +30,7 @@ def health() -> Response:
     summary="Readiness: database reachable and a job worker alive", responses={503: "not ready"}
 )
 def ready() -> Response:
-    checks = readiness(current_app.extensions["mlserve"])
+    checks = readiness(current_context())
     if set(checks.values()) == {"ok"}:
         return json_response({"status": "ready", "checks": checks})
     return json_response(

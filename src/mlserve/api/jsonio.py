@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 import orjson
-from flask import Response, current_app, request
+from flask import Response, request
 from flask.json.provider import JSONProvider
 
-from mlserve.errors import MalformedJSON, PayloadTooLarge, UnsupportedMediaType
+from mlserve.api.body import drain_after_response
+from mlserve.api.current import current_context
+from mlserve.api.strictjson import parse_json
+from mlserve.errors import PayloadTooLarge, UnsupportedMediaType
 
 OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC
 
@@ -41,7 +43,7 @@ class OrjsonProvider(JSONProvider):
         return dumps(obj).decode()
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        return orjson.loads(s)
+        return parse_json(s, lenient=False)
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
         return json_response(args[0] if len(args) == 1 else (args or kwargs))
@@ -49,7 +51,15 @@ class OrjsonProvider(JSONProvider):
 
 # Endpoints whose body is not JSON (multipart uploads, the web UI's HTML forms).
 NON_JSON_ENDPOINTS = frozenset(
-    {"datasets.upload", "predict.predict_csv", "web.login", "web.logout"}
+    {
+        "datasets.upload",
+        "models.import_version",
+        "predict.predict_csv",
+        "v2.infer",
+        "v2.infer_version",
+        "web.login",
+        "web.logout",
+    }
 )
 
 
@@ -68,13 +78,13 @@ def require_json_body() -> None:
     environ = request.environ
     if environ["REQUEST_METHOD"] not in ("POST", "PUT", "PATCH"):
         return
-    if request.endpoint in NON_JSON_ENDPOINTS:
+    # No route (404, e.g. a V2 version that is not an integer) or not this method (405):
+    # Flask answers that.
+    if request.routing_exception is not None or request.endpoint in NON_JSON_ENDPOINTS:
         return
-    limit = current_app.extensions["mlserve"].settings.max_json_body_bytes
+    limit = current_context().settings.max_json_body_bytes
     if request.content_length is not None and request.content_length > limit:
-        from mlserve.api.errors import drain_request_body
-
-        drain_request_body()
+        drain_after_response()
         raise PayloadTooLarge(
             f"JSON body exceeds max_json_body_bytes={limit}",
             {"limit": limit, "content_length": request.content_length},
@@ -96,25 +106,10 @@ def read_json_body() -> Any:
     Raises
     ------
     MalformedJSON
-        If the body is empty or not JSON.
+        If the body is empty, not JSON, or holds a duplicate object key
+        (:func:`mlserve.api.strictjson.parse_json`).
     """
-    body = request.get_data(cache=False)
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        document = json.loads(body, parse_constant=float)
-        # Lone surrogates ("\ud800") are not text: refuse them here, not in a later encoder.
-        json.dumps(document, ensure_ascii=False).encode("utf-8")
-    except (ValueError, RecursionError) as exc:
-        raise MalformedJSON(f"request body is not valid JSON: {_short(exc)}") from exc
-    return document
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc)
-    return text if len(text) < 200 else text[:200]
+    return parse_json(request.get_data(cache=False))
 
 
 def json_response(payload: Any, status: int = 200) -> Response:

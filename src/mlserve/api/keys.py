@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import current_app, g
+from flask import g
 
-from mlserve import audit, auth
+from mlserve.api.current import current_context
 from mlserve.api.schemas import (
     AuditListOut,
     CreatedKeyOut,
@@ -17,6 +17,8 @@ from mlserve.api.schemas import (
     PageIn,
 )
 from mlserve.api.security import requires
+from mlserve.security import audit
+from mlserve.security import keys as auth
 
 bp = APIBlueprint("keys", __name__, url_prefix="/api/v1", tag="keys")
 
@@ -29,7 +31,7 @@ bp = APIBlueprint("keys", __name__, url_prefix="/api/v1", tag="keys")
 def create_key(json_data: KeyIn) -> dict[str, Any]:
     creator = g.get("principal")
     created = auth.create_key(
-        current_app.extensions["mlserve"],
+        current_context(),
         json_data.role,
         json_data.name,
         json_data.expires_in_days,
@@ -43,7 +45,7 @@ def create_key(json_data: KeyIn) -> dict[str, Any]:
 @bp.output(KeyListOut)
 @bp.doc(summary="List API keys (prefixes and roles; secrets are never stored)")
 def list_keys() -> dict[str, Any]:
-    return {"keys": [auth.key_view(k) for k in auth.list_keys(current_app.extensions["mlserve"])]}
+    return {"keys": [auth.key_view(k) for k in auth.list_keys(current_context())]}
 
 
 @bp.delete("/keys/<prefix>")
@@ -51,7 +53,7 @@ def list_keys() -> dict[str, Any]:
 @bp.output(KeyOut)
 @bp.doc(summary="Revoke an API key", responses={404: "unknown key"})
 def revoke_key(prefix: str) -> dict[str, Any]:
-    return auth.key_view(auth.revoke_key(current_app.extensions["mlserve"], prefix))
+    return auth.key_view(auth.revoke_key(current_context(), prefix))
 
 
 @bp.get("/audit")
@@ -60,6 +62,6 @@ def revoke_key(prefix: str) -> dict[str, Any]:
 @bp.output(AuditListOut)
 @bp.doc(summary="The audit log: every mutating request, newest first")
 def list_audit(query_data: dict[str, int]) -> dict[str, Any]:
-    ctx = current_app.extensions["mlserve"]
+    ctx = current_context()
     rows = audit.list_events(ctx, query_data["limit"], query_data["offset"])
     return {"events": [audit.event_view(event) for event in rows]}

@@ -5,18 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, request
+from flask import Response, request
 
-from mlserve import jobs, monitoring, online, samples
+from mlserve.api.current import current_context
 from mlserve.api.jsonio import json_response, read_json_body
 from mlserve.api.security import key_prefix, requires
 from mlserve.errors import ValidationFailed
+from mlserve.jobs import service as jobs
+from mlserve.monitoring import live as monitoring
+from mlserve.online import policy as online
+from mlserve.online import samples
 
 bp = APIBlueprint("online", __name__, tag="online learning")
 
 
 def _ctx() -> Any:
-    return current_app.extensions["mlserve"]
+    return current_context()
 
 
 @bp.post("/api/v1/models/<name>/samples")
@@ -44,7 +48,10 @@ def post_samples(name: str) -> Response:
 
 @bp.get("/api/v1/models/<name>/online")
 @requires("read")
-@bp.doc(summary="Online learning state: head version, cursor, waiting samples")
+@bp.doc(
+    summary="Online learning state: head version, cursor, waiting samples, and the "
+    "prequential error of the stream per version and per update"
+)
 def get_online(name: str) -> Response:
     return json_response(online.state_view(_ctx(), name))
 

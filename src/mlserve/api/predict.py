@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, request
+from flask import Response, request
+from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.http import quote_header_value
 
+from mlserve.api.current import current_context
 from mlserve.api.jsonio import json_response, read_json_body
 from mlserve.api.schemas import PredictCsvIn
 from mlserve.api.security import requires
 from mlserve.errors import ValidationFailed
-from mlserve.serving import PredictionResult, csvio, predict
+from mlserve.serving import csvio
+from mlserve.serving.predict import PredictionResult, model_status, predict
 
 bp = APIBlueprint("predict", __name__, tag="predict")
 
@@ -25,17 +28,32 @@ PREDICT_BODY = {
         "instances": {
             "type": "array",
             "minItems": 1,
-            "items": {"type": "object", "additionalProperties": True},
-            "description": "one {feature: value} object per row",
+            "items": {"oneOf": [{"type": "object"}, {"type": "array"}]},
+            "description": "one {feature: value} object per row, or one list of values "
+            "in signature order per row (KServe V1's list form)",
         },
         "inputs": {
             "type": "object",
             "additionalProperties": {"type": "array", "minItems": 1, "items": {}},
             "description": "columnar: {feature: [value per row]}, all lists of one length",
         },
+        "routing_key": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 256,
+            "description": "sticky routing under a traffic policy (else header X-Routing-Key): "
+            "the same key is answered by the same version (docs/traffic.md)",
+        },
+        "extra": {
+            "type": "string",
+            "enum": ["refuse", "ignore"],
+            "default": "refuse",
+            "description": "keys that are not features of the version: a 422 naming the "
+            "first, or ignored",
+        },
     },
     "minProperties": 1,
-    "maxProperties": 1,
+    "maxProperties": 3,
 }
 PREDICT_RESPONSE = {
     "type": "object",
@@ -50,10 +68,20 @@ PREDICT_RESPONSE = {
             "type": "string",
             "description": "id for POST /api/v1/predictions/{id}/feedback",
         },
+        "warnings": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "present when not empty: per row, {row, field, warning: "
+            "null_imputed} and {row, field, warning: unseen_category, value}",
+        },
     },
 }
 
 BODY_FIELDS = frozenset({"instances", "inputs"})
+ROUTING_KEY_FIELD = "routing_key"
+ROUTING_KEY_HEADER = "X-Routing-Key"
+MAX_ROUTING_KEY = 256
+OPTIONS = frozenset({"extra"})
 QUERY_PARAMETERS = [
     {
         "name": "alias",
@@ -72,20 +100,44 @@ QUERY_PARAMETERS = [
 ]
 
 
-def _data() -> dict[str, Any]:
-    """``{"instances": ...}`` or ``{"inputs": ...}`` from the body, as keyword arguments."""
+def request_data() -> dict[str, Any]:
+    """``{"instances": ...}`` or ``{"inputs": ...}`` from the body, and the routing key
+    (body field ``routing_key``, else header ``X-Routing-Key``), as keyword arguments."""
     body = read_json_body()
     if not isinstance(body, dict) or len(set(body) & BODY_FIELDS) != 1:
         raise ValidationFailed(
             'body must be {"instances": [...]} or {"inputs": {...}}', {"field": "instances"}
         )
-    extra = sorted(set(body) - BODY_FIELDS)
-    if extra:
-        raise ValidationFailed(f"unknown field {extra[0]!r}", {"field": extra[0]})
-    return body
+    unknown = sorted(set(body) - BODY_FIELDS - OPTIONS - {ROUTING_KEY_FIELD})
+    if unknown:
+        raise ValidationFailed(f"unknown field {unknown[0]!r}", {"field": unknown[0]})
+    data = dict(body)
+    data[ROUTING_KEY_FIELD] = routing_key(
+        data.pop(ROUTING_KEY_FIELD, None), request.headers.get(ROUTING_KEY_HEADER)
+    )
+    return data
 
 
-def _selector() -> tuple[str | None, int | None]:
+def routing_key(field: Any, header: str | None) -> str | None:
+    """The request's routing key: the body field, else the header, else ``None``.
+
+    Raises
+    ------
+    ValidationFailed
+        A key that is not a string of 1-256 characters.
+    """
+    key = field if field is not None else header
+    if key is None:
+        return None
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_ROUTING_KEY:
+        name = ROUTING_KEY_FIELD if field is not None else ROUTING_KEY_HEADER
+        raise ValidationFailed(
+            f"routing key must be a string of 1-{MAX_ROUTING_KEY} characters", {"field": name}
+        )
+    return key
+
+
+def selector() -> tuple[str | None, int | None]:
     """The ``alias`` and ``version`` query parameters, checked by hand (no schema
     library on the hot path; documented in :func:`document_request_bodies`)."""
     args = request.args
@@ -130,6 +182,19 @@ def prediction_payload(result: PredictionResult) -> dict[str, Any]:
     if result.probabilities is not None:
         payload["probabilities"] = result.probabilities
         payload["classes"] = result.classes
+    if result.warnings:
+        payload["warnings"] = result.warnings
+    return payload
+
+
+def kserve_payload(result: PredictionResult) -> dict[str, Any]:
+    """The JSON body of a KServe V1 prediction (``warnings`` as in :func:`prediction_payload`)."""
+    payload: dict[str, Any] = {
+        "predictions": result.predictions,
+        "prediction_id": result.prediction_id,
+    }
+    if result.warnings:
+        payload["warnings"] = result.warnings
     return payload
 
 
@@ -146,9 +211,9 @@ def prediction_payload(result: PredictionResult) -> dict[str, Any]:
     },
 )
 def predict_v1(name: str) -> Response:
-    alias, version = _selector()
-    data = _data()
-    result = predict(current_app.extensions["mlserve"], name, alias=alias, version=version, **data)
+    alias, version = selector()
+    data = request_data()
+    result = predict(current_context(), name, alias=alias, version=version, **data)
     return json_response(prediction_payload(result))
 
 
@@ -167,13 +232,18 @@ def predict_v1(name: str) -> Response:
     },
 )
 def predict_csv(name: str, form_and_files_data: Any) -> Response:
-    alias, version = _selector()
+    alias, version = selector()
     upload = request.files.get("file")
     if upload is None:
         raise ValidationFailed("send the CSV as multipart field 'file'", {"field": "file"})
-    ctx = current_app.extensions["mlserve"]
+    ctx = current_context()
     result = csvio.predict_csv(
-        ctx, name, upload.filename or "upload.csv", upload.stream.read(), alias, version
+        ctx,
+        name,
+        filename=upload.filename or "upload.csv",
+        data=upload.stream.read(),
+        alias=alias,
+        version=version,
     )
     filename = f"{result.model_name}-v{result.model_version}-predictions.csv"
     response = Response(result.content, mimetype="text/csv")
@@ -190,9 +260,21 @@ def predict_csv(name: str, form_and_files_data: Any) -> Response:
     responses={200: "predictions", 404: "unknown model", 422: "invalid instances"},
 )
 def predict_kserve(name: str) -> Response:
-    ctx = current_app.extensions["mlserve"]
-    result = predict(ctx, name, **_data())
-    return json_response({"predictions": result.predictions, "prediction_id": result.prediction_id})
+    ctx = current_context()
+    result = predict(ctx, name, **request_data())
+    return json_response(kserve_payload(result))
+
+
+@bp.get("/v1/models/<name>")
+@requires("predict")
+@bp.doc(
+    summary="Model status (KServe V1 / TF Serving convention)",
+    responses={200: "name, ready, model_version_status", 404: "unknown model"},
+)
+def model_status_kserve(name: str) -> Response:
+    if name.endswith(":predict"):  # GET on the predict route, which only takes POST
+        raise MethodNotAllowed(valid_methods=["POST"])
+    return json_response(model_status(current_context(), name))
 
 
 def document_request_bodies(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
@@ -212,6 +294,12 @@ def document_request_bodies(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
     for path, item in paths.items():
         if path.endswith("/predict/csv"):
             _document_csv(item.get("post", {}))
+        if path.endswith("/explain"):
+            item.get("post", {})["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": PREDICT_BODY}},
+            }
+            item["post"]["parameters"] = [*item["post"].get("parameters", []), *QUERY_PARAMETERS]
         if path.endswith("/predict") or path.endswith(":predict"):
             operation = item.get("post", {})
             operation["requestBody"] = {

@@ -12,7 +12,8 @@ from apiflask.validators import Length, OneOf, Range
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
-from mlserve.models import as_utc
+from mlserve.api.training_schemas import TrainingOut
+from mlserve.store.orm import as_utc
 
 
 class DateTime(_DateTime):
@@ -48,6 +49,14 @@ class ColumnOut(Schema):
     mean = Float(allow_none=True)
     std = Float(allow_none=True)
     top = List(Dict(), metadata={"description": "most frequent values with counts"})
+    role = String(
+        metadata={
+            "description": "feature, id, constant, high_cardinality or free_text; training "
+            "leaves id and constant columns out unless features are named (absent for "
+            "datasets uploaded before roles)"
+        }
+    )
+    role_reason = String(metadata={"description": "why the column has its role"})
     histogram = Nested(
         HistogramOut,
         metadata={
@@ -60,6 +69,26 @@ class ColumnOut(Schema):
 class DatasetUploadIn(Schema):
     file = File(required=True, metadata={"description": "CSV (UTF-8, header row) or Parquet"})
     name = String(validate=Length(1, 200))
+
+
+class ModelImportIn(Schema):
+    file = File(
+        required=True,
+        metadata={"description": "an .onnx or .skops model file (at most max_model_bytes)"},
+    )
+    metadata = String(
+        metadata={
+            "description": "JSON object: task, description, framework, feature_names (columns "
+            "of one [N, F] input), features ([{name, type}]), classes, output_name, "
+            "label_output, proba_output, anything else (kept)"
+        }
+    )
+    sample = String(
+        metadata={
+            "description": "JSON: a few rows (list of records or {feature: [values]}) or, for a "
+            "tensor model, {input: nested list}; run before the version exists"
+        }
+    )
 
 
 class PredictCsvIn(Schema):
@@ -77,6 +106,13 @@ class DatasetOut(Schema):
     sha256 = String(required=True)
     columns = List(Nested(ColumnOut), required=True)
     created_at = DateTime(required=True)
+    same_content_as = List(
+        String(),
+        metadata={
+            "description": "other datasets with the same stored content (sha256), oldest "
+            "first: the same table uploaded again (upload and GET of one dataset only)"
+        },
+    )
 
 
 class DatasetListOut(Schema):
@@ -102,16 +138,31 @@ class PageIn(Schema):
     offset = Integer(load_default=0, validate=Range(0, 2**31 - 1))
 
 
+def _report_field() -> Dict:
+    """A job's or version's ``report`` (:class:`mlserve.store.documents.TrainingReport`)."""
+    return Dict(
+        allow_none=True,
+        metadata={
+            "description": "what the job decided: columns (name, role, used, reason; id-like "
+            "and constant columns are left out unless features are named), encoding "
+            "(feature -> how it is encoded), leaderboard (algorithm auto); null before"
+        },
+    )
+
+
 class JobOut(Schema):
     id = String(required=True)
     dataset_id = String(required=True)
     model_name = String(required=True)
-    status = String(required=True, metadata={"description": "queued, running, succeeded, failed"})
+    status = String(
+        required=True, metadata={"description": "queued, running, succeeded, failed, cancelled"}
+    )
     progress = Float(required=True, metadata={"description": "fraction done, 0 to 1"})
     stage = String(required=True)
     error = String(allow_none=True)
     model_version = Integer(allow_none=True)
     spec = Dict(required=True)
+    report = _report_field()
     created_at = DateTime(required=True)
     started_at = DateTime(allow_none=True)
     finished_at = DateTime(allow_none=True)
@@ -151,12 +202,27 @@ class VersionOut(Schema):
         allow_none=True,
         metadata={"description": "why the last load of the artifact failed (null: sound)"},
     )
+    report = _report_field()
     online = Dict(
         allow_none=True,
         metadata={
-            "description": "online update lineage (parent and root version, applied sample "
-            "id range, unseen categories) and the guard's decision: status production or "
-            "candidate, with its reason; null for trained versions"
+            "description": "online update lineage (parent and root version, consumed sample "
+            "id range, samples held out and rows replayed, unseen categories, prequential "
+            "error) and the guard's decision on the guard window, older samples and test "
+            "split: status production or candidate, with its reason; null for trained versions"
+        },
+    )
+    source = String(
+        required=True,
+        metadata={"description": "trained (a training job or online update) or imported (a file)"},
+    )
+    imported = Dict(
+        allow_none=True,
+        metadata={
+            "description": "for an imported file: format (onnx, skops), framework, producer_name, "
+            "producer_version, opset, layout (columns, matrix, pipeline, tensor), tensors "
+            "(V2 inputs and outputs: name, datatype, shape with -1 for dynamic axes), "
+            "label_output, proba_output and the metadata sent; null for trained versions"
         },
     )
     has_evaluation = Boolean(
@@ -203,13 +269,47 @@ class ModelListOut(Schema):
     models = List(Nested(ModelSummaryOut), required=True)
 
 
-class AliasIn(BaseModel):
-    """Body of ``PUT /api/v1/models/{name}/aliases/{alias}``."""
+class ArmIn(BaseModel):
+    """A candidate version of a traffic policy and its share of live requests."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    version: int = PydanticField(ge=1, le=2**31 - 1)
+    weight: float = PydanticField(gt=0, le=1, description="share of live requests, (0, 1]")
+
+
+class RuleIn(BaseModel):
+    """The automatic promote/rollback rule of a traffic policy."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    min_feedback: int = PydanticField(
+        default=200, ge=1, le=1_000_000, description="rows with feedback on the candidate first"
+    )
+    tolerance: float = PydanticField(
+        default=0.02, ge=0, le=1, description="how much worse than the primary it may be"
+    )
+
+
+class AliasIn(BaseModel):
+    """Body of ``PUT /api/v1/models/{name}/aliases/{alias}`` (docs/traffic.md)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     version: int = PydanticField(
-        ge=1, le=2**31 - 1, description="model version the alias points at"
+        ge=1, le=2**31 - 1, description="model version the alias points at (the primary)"
+    )
+    canary: ArmIn | None = PydanticField(
+        default=None, description="one candidate answering a share of live requests"
+    )
+    split: list[ArmIn] | None = PydanticField(
+        default=None, max_length=8, description="A/B: candidates with their shares"
+    )
+    shadow: list[int] | None = PydanticField(
+        default=None, max_length=8, description="versions getting a copy of every request"
+    )
+    auto: RuleIn | None = PydanticField(
+        default=None, description="promote or roll back the one candidate by itself"
     )
 
 
@@ -217,6 +317,20 @@ class AliasOut(Schema):
     model_name = String(required=True)
     alias = String(required=True)
     version = Integer(required=True)
+    policy = Dict(
+        allow_none=True,
+        metadata={"description": "split, shadow and auto of a traffic policy; null: plain"},
+    )
+
+
+class PromoteIn(BaseModel):
+    """Body of ``POST .../aliases/{alias}/promote``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    version: int | None = PydanticField(
+        default=None, ge=1, le=2**31 - 1, description="the candidate (default: the only one)"
+    )
 
 
 class HealthOut(Schema):
@@ -231,7 +345,7 @@ class AnyOut(Schema):
 class KeyIn(BaseModel):
     """Body of ``POST /api/v1/keys``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Literal["viewer", "predictor", "trainer", "admin"] = PydanticField(
         description="viewer: read; predictor: predict; trainer: read, predict, datasets, "
@@ -292,7 +406,12 @@ class AlgorithmsIn(Schema):
 
 
 class ParamFormOut(Schema):
-    type = String(required=True, metadata={"description": "number, integer, boolean or string"})
+    type = String(
+        required=True, metadata={"description": "number, integer, boolean, string or array"}
+    )
+    items = String(
+        allow_none=True, metadata={"description": "the items' type of an array (integer)"}
+    )
     choices = List(Raw(), allow_none=True, metadata={"description": "allowed values, or null"})
     minimum = Float(allow_none=True)
     maximum = Float(allow_none=True)
@@ -305,7 +424,11 @@ class ParamOut(Schema):
     default = Raw(allow_none=True, metadata={"description": "mlserve's default"})
     type = String(
         required=True,
-        metadata={"description": "the default's form: number, integer, boolean or string"},
+        metadata={"description": "the default's form: number, integer, boolean, string or array"},
+    )
+    items = String(
+        allow_none=True,
+        metadata={"description": "array: its items' type (integer; bounds: minimum, maximum)"},
     )
     choices = List(Raw(), allow_none=True)
     minimum = Float(allow_none=True)
@@ -324,10 +447,24 @@ class ParamOut(Schema):
 class AlgorithmOut(Schema):
     name = String(required=True)
     task = String(required=True)
-    estimator = String(required=True, metadata={"description": "scikit-learn class"})
+    estimator = String(
+        required=True, metadata={"description": "estimator class (scikit-learn API)"}
+    )
     incremental = Boolean(
         required=True, metadata={"description": "learns online from samples (partial_fit)"}
     )
+    available = Boolean(
+        required=True,
+        metadata={
+            "description": "false when an optional dependency it needs is not installed on "
+            "the server (training it is then a 422 naming the extra)"
+        },
+    )
+    install_hint = String(
+        allow_none=True,
+        metadata={"description": "how to install what is missing, e.g. pip install "
+                  "'mlserve[torch]'; null when available"},
+    )  # fmt: skip
     params = List(Nested(ParamOut), required=True)
 
 
@@ -368,6 +505,27 @@ class ImportanceOut(Schema):
     std = Float(allow_none=True)
 
 
+class ImportanceSampleOut(Schema):
+    rows = Integer(required=True, metadata={"description": "rows permuted"})
+    repeats = Integer(required=True, metadata={"description": "shuffles per feature"})
+    budget_s = Float(
+        allow_none=True,
+        metadata={"description": "time allowed, in seconds: half the fit time, at least 1"},
+    )
+
+
+class ShapFeatureOut(Schema):
+    feature = String(required=True)
+    mean_abs = Float(required=True, metadata={"description": "mean |SHAP contribution|"})
+
+
+class ShapSummaryOut(Schema):
+    method = String(required=True, metadata={"description": "linear, tree or permutation"})
+    output_space = String(required=True, metadata={"description": "raw, log-odds or probability"})
+    rows = Integer(required=True, metadata={"description": "test rows explained"})
+    features = List(Nested(ShapFeatureOut), required=True)
+
+
 class EvaluationOut(Schema):
     model_name = String(required=True)
     version = Integer(required=True)
@@ -387,4 +545,22 @@ class EvaluationOut(Schema):
     roc = List(Nested(RocCurveOut))
     precision_recall = List(Nested(PrecisionRecallOut))
     permutation_importance = List(Nested(ImportanceOut), required=True)
+    permutation_importance_sample = Nested(
+        ImportanceSampleOut,
+        metadata={
+            "description": "what the permutation importance was computed on, within its "
+            "time budget (absent: versions evaluated before budgets, 2,000 rows, 5 repeats)"
+        },
+    )
     cv = Dict(required=True, metadata={"description": "the version's cv_metrics"})
+    shap_summary = Nested(
+        ShapSummaryOut,
+        metadata={"description": "mean |SHAP contribution| per feature on test rows (training)"},
+    )
+    training = Nested(
+        TrainingOut,
+        metadata={
+            "description": "estimators trained in epochs (torch_mlp): device, torch version, "
+            "train and validation loss per epoch, best epoch"
+        },
+    )

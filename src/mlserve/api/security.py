@@ -3,7 +3,7 @@
 Views declare their permission with :func:`requires` (or :func:`public`); routes
 registered by APIFlask and Flask themselves get theirs from :data:`BUILTIN`. A route
 with no declared permission is refused to everyone but admins (fail closed), and
-``tests/test_security.py`` walks the URL map so that none ships without one.
+``tests/api/test_security.py`` walks the URL map so that none ships without one.
 
 A request is authenticated by its key header (``Authorization: Bearer`` or
 ``X-API-Key``) or, when it sends neither, by the web UI's session cookie
@@ -17,11 +17,18 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 
-from mlserve import audit
 from mlserve.api import session as web_session
-from mlserve.auth import ANONYMOUS_ADMIN, Principal, authorize, bearer_key
+from mlserve.api.current import context_of, current_context
 from mlserve.context import Context
 from mlserve.errors import Unauthorized
+from mlserve.security import audit
+from mlserve.security.keys import (
+    ANONYMOUS_ADMIN,
+    Principal,
+    authorize,
+    bearer_key,
+    principal_of,
+)
 
 View = TypeVar("View", bound=Callable[..., Any])
 PUBLIC = "public"
@@ -37,7 +44,15 @@ BUILTIN: dict[str, str] = {
     "web.static": PUBLIC,  # the web UI's scripts and stylesheet
 }
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-NOT_AUDITED = frozenset({"predict.predict_v1", "predict.predict_kserve", "predict.predict_csv"})
+NOT_AUDITED = frozenset(
+    {
+        "predict.predict_v1",
+        "predict.predict_kserve",
+        "predict.predict_csv",
+        "v2.infer",
+        "v2.infer_version",
+    }
+)
 
 
 def requires(permission: str) -> Callable[[View], View]:
@@ -71,9 +86,9 @@ def required_permission(app: Flask, endpoint: str) -> str:
     """
     permission = permission_of(app, endpoint) or "admin"
     if permission == DOCS:
-        return PUBLIC if app.extensions["mlserve"].settings.public_docs else "read"
+        return PUBLIC if context_of(app).settings.public_docs else "read"
     if permission == METRICS:
-        return PUBLIC if app.extensions["mlserve"].settings.public_metrics else "read"
+        return PUBLIC if context_of(app).settings.public_metrics else "read"
     return permission
 
 
@@ -93,7 +108,9 @@ def principal_for(
     Unauthorized
         No valid key (counted as a failed authentication of ``remote_addr``).
     TooManyRequests
-        Over a rate limit, or ``remote_addr`` failed authentication too often.
+        Over a rate limit, or no valid key from an address that failed
+        authentication too often. The lockout never refuses a valid key: behind
+        a proxy without ``trusted_proxies``, every client shares one address.
 
     Notes
     -----
@@ -104,10 +121,10 @@ def principal_for(
     if not ctx.settings.auth:
         ctx.limiter.check(None, remote_addr)
         return ANONYMOUS_ADMIN
-    ctx.limiter.refuse_blocked(remote_addr)
     try:
-        principal = ctx.keys.authenticate(bearer_key(authorization, api_key))
+        principal = principal_of(ctx.keys.verify(bearer_key(authorization, api_key)))
     except Unauthorized:
+        ctx.limiter.refuse_blocked(remote_addr)  # locked out: 429 rather than 401
         if count_failure:
             ctx.limiter.check_auth_failure(remote_addr)
         raise
@@ -134,7 +151,7 @@ def check_access() -> None:
     endpoint = request.endpoint
     if endpoint is None:  # no route matched: Flask answers 404 or 405
         return
-    ctx: Context = current_app.extensions["mlserve"]
+    ctx: Context = current_context()
     permission = required_permission(current_app, endpoint)
     if permission == PUBLIC:
         return
@@ -182,7 +199,7 @@ def record_mutation(response: Response) -> Response:
     if response.status_code == 429 and prefix is None:
         return response
     audit.record(
-        current_app.extensions["mlserve"],
+        current_context(),
         key_prefix=prefix,
         remote_addr=request.remote_addr,
         method=request.method,
@@ -270,7 +287,7 @@ def document_security(app: Flask, spec: dict[str, Any] | str) -> dict[str, Any] 
                 continue
             _document_body_errors(operation)
             permission = permissions.get((rule, method), "admin")
-            if permission == PUBLIC or not app.extensions["mlserve"].settings.auth:
+            if permission == PUBLIC or not context_of(app).settings.auth:
                 operation["security"] = []
                 continue
             operation["security"] = requirement

@@ -5,8 +5,12 @@ public prefix and row id, the time of sign-in and a random CSRF token; never the
 key. The cookie is signed (HMAC-SHA256 via itsdangerous) with a key derived from
 the server secret, ``HttpOnly``, ``SameSite=Lax`` and ``Secure`` when
 ``session_cookie_secure``. Each request re-checks the named key against the key
-store (:meth:`mlserve.auth.KeyCache.authenticate_session`), so revoking the key
-ends the session within ``auth_cache_ttl_s``.
+store (:meth:`mlserve.security.keys.KeyCache.verify_session`), so revoking the key
+ends the session within ``auth_cache_ttl_s``. The cookie also records the key's
+session generation; signing out raises it in the database
+(:meth:`~mlserve.security.keys.KeyCache.end_sessions`), so a copy of a signed-out
+cookie is refused by every process and replica (within ``auth_cache_ttl_s``, at
+once in the one that signed out). Signing out ends every session of that key.
 
 Requests authenticated by the cookie alone that change something must carry the
 session's token, in the ``X-CSRF-Token`` header (JavaScript) or the ``csrf_token``
@@ -23,23 +27,21 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from flask import Flask, request, session
 from flask.sessions import SecureCookieSessionInterface
 
-from mlserve.auth import Principal
+from mlserve.context import Context
 from mlserve.errors import CsrfFailed, Unauthorized
+from mlserve.security.keys import Principal, principal_of
 from mlserve.settings import Settings
-
-if TYPE_CHECKING:
-    from mlserve.context import Context
 
 COOKIE_NAME = "mlserve_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SECRET_LABEL = b"mlserve web session cookie v1"
 PREFIX, KEY_ID, SIGNED_IN_AT, CSRF = "prefix", "key_id", "signed_in_at", "csrf"
+GENERATION = "generation"
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -51,11 +53,13 @@ class SessionInterface(SecureCookieSessionInterface):
 @dataclass(frozen=True)
 class Claim:
     """What a session cookie says: signed in with key ``prefix`` (row ``key_id``)
-    at ``signed_in_at`` (seconds since the epoch)."""
+    at ``signed_in_at`` (seconds since the epoch), at the key's session
+    ``generation`` (raised by each sign-out)."""
 
     prefix: str
     key_id: str
     signed_in_at: float
+    generation: int = 0
 
 
 def session_secret(server_secret: bytes) -> bytes:
@@ -79,9 +83,10 @@ def configure(app: Flask, settings: Settings, server_secret: bytes) -> None:
     )
 
 
-def sign_in(prefix: str, key_id: str) -> None:
-    """Start a session for the key ``prefix``: a new cookie and a new CSRF token
-    (nothing of the signed-out session is kept, against session fixation)."""
+def sign_in(prefix: str, key_id: str, generation: int = 0) -> None:
+    """Start a session for the key ``prefix`` at its session ``generation``: a new
+    cookie and a new CSRF token (nothing of the signed-out session is kept, against
+    session fixation)."""
     session.clear()
     session.permanent = True
     session.update(
@@ -89,21 +94,32 @@ def sign_in(prefix: str, key_id: str) -> None:
             PREFIX: prefix,
             KEY_ID: key_id,
             SIGNED_IN_AT: time.time(),
+            GENERATION: generation,
             CSRF: secrets.token_urlsafe(32),
         }
     )
 
 
 def sign_out() -> None:
-    """End the session (the answer clears the cookie)."""
+    """Clear this request's session (the answer clears the cookie).
+
+    Ending the session for copies of the cookie too is
+    :meth:`mlserve.security.keys.KeyCache.end_sessions`.
+    """
     session.clear()
 
 
 def claim() -> Claim | None:
     """The sign-in the request's session cookie holds, ``None`` if there is none."""
     prefix, key_id, at = session.get(PREFIX), session.get(KEY_ID), session.get(SIGNED_IN_AT)
-    if isinstance(prefix, str) and isinstance(key_id, str) and isinstance(at, int | float):
-        return Claim(prefix, key_id, float(at))
+    generation = session.get(GENERATION, 0)
+    if (
+        isinstance(prefix, str)
+        and isinstance(key_id, str)
+        and isinstance(at, int | float)
+        and type(generation) is int
+    ):
+        return Claim(prefix, key_id, float(at), generation)
     return None
 
 
@@ -130,12 +146,13 @@ def authenticate(ctx: Context, found: Claim, remote_addr: str | None) -> Princip
     ------
     Unauthorized, TooManyRequests
     """
-    ctx.limiter.refuse_blocked(remote_addr)
     try:
         check_age(found, ctx.settings.session_max_age_s)
-        principal = ctx.keys.authenticate_session(found.prefix, found.key_id)
+        row = ctx.keys.verify_session(found.prefix, found.key_id, found.generation)
+        principal = principal_of(row)
     except Unauthorized:
         sign_out()
+        ctx.limiter.refuse_blocked(remote_addr)
         ctx.limiter.check_auth_failure(remote_addr)
         raise
     ctx.limiter.check(principal.prefix, remote_addr)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import current_app
 
-from mlserve import jobs
+from mlserve.api.current import current_context
 from mlserve.api.schemas import JobListOut, JobOut, PageIn
 from mlserve.api.security import key_prefix, requires
-from mlserve.training import TrainSpec
+from mlserve.jobs import cancel
+from mlserve.jobs import service as jobs
+from mlserve.training.spec import TrainSpec
 
 bp = APIBlueprint(
     "training_jobs", __name__, url_prefix="/api/v1/training-jobs", tag="training jobs"
@@ -26,7 +27,7 @@ bp = APIBlueprint(
     responses={404: "unknown dataset", 422: "invalid spec or hyper-parameter"},
 )
 def create_job(json_data: TrainSpec) -> dict[str, Any]:
-    ctx = current_app.extensions["mlserve"]
+    ctx = current_context()
     return jobs.job_view(jobs.submit_training_job(ctx, json_data, key_prefix=key_prefix()))
 
 
@@ -36,7 +37,7 @@ def create_job(json_data: TrainSpec) -> dict[str, Any]:
 @bp.output(JobListOut)
 @bp.doc(summary="List training jobs, newest first")
 def list_jobs(query_data: dict[str, int]) -> dict[str, Any]:
-    ctx = current_app.extensions["mlserve"]
+    ctx = current_context()
     rows = jobs.list_jobs(ctx, query_data["limit"], query_data["offset"])
     return {"jobs": [jobs.job_view(job) for job in rows]}
 
@@ -49,4 +50,15 @@ def list_jobs(query_data: dict[str, int]) -> dict[str, Any]:
     responses={404: "not found"},
 )
 def get_job(job_id: str) -> dict[str, Any]:
-    return jobs.job_view(jobs.get_job(current_app.extensions["mlserve"], job_id))
+    return jobs.job_view(jobs.get_job(current_context(), job_id))
+
+
+@bp.post("/<job_id>/cancel")
+@requires("train")
+@bp.output(JobOut)
+@bp.doc(
+    summary="Cancel a queued or running job (it stops at its next stage or fold)",
+    responses={404: "not found", 409: "the job already succeeded or failed"},
+)
+def cancel_job(job_id: str) -> dict[str, Any]:
+    return jobs.job_view(cancel.cancel_job(current_context(), job_id))

@@ -20,6 +20,9 @@ are raised as subclasses of :class:`ClientError`:
     ├── ConnectionFailed  the server could not be reached (or did not answer in time)
     ├── InvalidResponse   a 2xx answer whose body is not a JSON object
     └── JobTimeout        wait_for_job gave up (also a TimeoutError)
+
+Independent of the server side: imports nothing of mlserve outside this package (an
+import-linter contract), so it installs and runs without the server's libraries.
 """
 
 from mlserve.client._client import DEFAULT_URL, TERMINAL_JOB_STATUSES, TRAINING_OPTIONS, Client

@@ -20,6 +20,7 @@ from mlserve.client._exceptions import (
     JobTimeout,
     error_from_response,
 )
+from mlserve.client._models import ModelMethods
 from mlserve.client._online import OnlineMethods
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -39,6 +40,7 @@ TRAINING_OPTIONS = frozenset(
         "random_state",
         "drop_duplicates",
         "drop_missing_target",
+        "time_budget_s",
     }
 )
 
@@ -50,13 +52,15 @@ def _segment(value: object) -> str:
     return quote(str(value), safe="")
 
 
-class Client(OnlineMethods):
+class Client(OnlineMethods, ModelMethods):
     """Synchronous client of an mlserve server.
 
     Parameters
     ----------
-    url : str, default "http://127.0.0.1:8000"
+    url : str, optional
         Base URL of the server; a path prefix (``https://host/mlserve``) is kept.
+        Default: the ``MLSERVE_URL`` environment variable (as the CLI reads it), else
+        ``http://127.0.0.1:8000``.
     api_key : str, optional
         Sent as ``Authorization: Bearer <api_key>`` on every request. Default:
         the ``MLSERVE_API_KEY`` environment variable, if set.
@@ -73,12 +77,14 @@ class Client(OnlineMethods):
 
     def __init__(
         self,
-        url: str = DEFAULT_URL,
+        url: str | None = None,
         api_key: str | None = None,
         *,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        if url is None:
+            url = os.environ.get("MLSERVE_URL") or DEFAULT_URL
         self.url = url.rstrip("/")
         headers = {"Accept": "application/json", "User-Agent": "mlserve-client"}
         if api_key is None:
@@ -273,14 +279,15 @@ class Client(OnlineMethods):
         target : str
             Target column.
         algorithm : str
-            Algorithm name from the server's catalogue.
+            Algorithm name from the server's catalogue, or ``"auto"`` (the server
+            chooses by cross-validation; see ``time_budget_s``).
         model_name : str
             Registered model the new version is added to.
         **options
             Any of ``task``, ``params``, ``features``, ``test_size``,
             ``cv_folds``, ``random_state``, ``drop_duplicates``,
-            ``drop_missing_target``. Options set to ``None`` are left out so
-            the server's defaults apply.
+            ``drop_missing_target``, ``time_budget_s`` (seconds, ``"auto"`` only).
+            Options set to ``None`` are left out so the server's defaults apply.
 
         Returns
         -------
@@ -356,6 +363,7 @@ class Client(OnlineMethods):
         job_id: str,
         timeout_s: float = 600.0,
         poll_interval_s: float = 0.5,
+        on_change: Callable[[JSON], object] | None = None,
     ) -> JSON:
         """Poll a job until it succeeds or fails.
 
@@ -367,6 +375,9 @@ class Client(OnlineMethods):
             Longest time to wait, in seconds.
         poll_interval_s : float, default 0.5
             Pause between two polls, in seconds.
+        on_change : callable, optional
+            Called with the job each time its status, stage or progress changes
+            (the first poll included): ``mlserve train --wait`` prints it.
 
         Returns
         -------
@@ -390,8 +401,13 @@ class Client(OnlineMethods):
         if poll_interval_s <= 0:
             raise ValueError("poll_interval_s must be > 0")
         deadline = self._clock() + timeout_s
+        seen: tuple[Any, Any, Any] | None = None
         while True:
             job = self.get_job(job_id)
+            state = (job.get("status"), job.get("stage"), job.get("progress"))
+            if on_change is not None and state != seen:
+                seen = state
+                on_change(job)
             if job.get("status") in TERMINAL_JOB_STATUSES:
                 return job
             remaining = deadline - self._clock()

@@ -45,7 +45,8 @@ class OnlineMethods:
         return self._request("POST", f"/api/v1/models/{quote(name, safe='')}/samples", json=body)
 
     def online_state(self, name: str) -> JSON:
-        """Head version, cursor and waiting samples (``GET /api/v1/models/{name}/online``)."""
+        """Head version, cursor, waiting samples and the prequential error of the stream
+        (``GET /api/v1/models/{name}/online``)."""
         return self._request("GET", f"/api/v1/models/{quote(name, safe='')}/online")
 
     def online_update(self, name: str) -> JSON:

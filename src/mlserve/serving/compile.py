@@ -10,7 +10,6 @@ version (``serving`` in its metadata).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 from sklearn.pipeline import Pipeline
@@ -18,11 +17,12 @@ from sklearn.pipeline import Pipeline
 from mlserve.serving.onnx import compile_pipeline
 from mlserve.serving.runtime import OnnxRuntime, Runtime, SklearnRuntime, calibrate
 from mlserve.settings import Settings
+from mlserve.store.documents import ServingReport, Signature
 
 MAX_CHECK_ROWS = 20_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ServingPlan:
     """How a version will be served.
 
@@ -35,11 +35,11 @@ class ServingPlan:
     """
 
     onnx: bytes | None
-    serving: dict[str, Any]
+    serving: ServingReport
 
 
 def plan_serving(
-    pipeline: Pipeline, signature: dict[str, Any], check: pd.DataFrame, settings: Settings
+    pipeline: Pipeline, signature: Signature, check: pd.DataFrame, settings: Settings
 ) -> ServingPlan:
     """Compile ``pipeline``, check it on ``check`` and calibrate batching.
 
@@ -68,4 +68,6 @@ def plan_serving(
         runtime, check, settings.max_batch_size, settings.batching_min_single_row_ms
     )
     batching["runtime"] = runtime.name
-    return ServingPlan(compiled.onnx, {"compile": compiled.report, "batching": batching})
+    return ServingPlan(
+        onnx=compiled.onnx, serving={"compile": compiled.report, "batching": batching}
+    )

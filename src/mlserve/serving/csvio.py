@@ -9,9 +9,11 @@ for missing) and predicted by the same service function,
 valid is reported with its data row (0-based) and column. The answer is the
 uploaded table, every column kept (those the model does not use too), with
 ``prediction`` and, for classifiers with probabilities, ``probability_<class>``
-appended; missing cells are written empty. Floats are written with the shortest
-text that reads back to the same number (Python's ``repr``), so predictions
-round-trip exactly.
+appended; missing cells are written empty; text cells and headers that a
+spreadsheet would run as formulas get a leading ``'``
+(:mod:`mlserve.serving.csvsafe`). Floats are written with the shortest text that
+reads back to the same number (Python's ``repr``), so predictions round-trip
+exactly.
 """
 
 from __future__ import annotations
@@ -23,15 +25,22 @@ from typing import Any
 import pandas as pd
 
 from mlserve.context import Context
-from mlserve.datasets import CSV_SNIFF_BYTES, check_csv_shape, detect_format
+from mlserve.datasets.upload import (
+    CSV_SNIFF_BYTES,
+    check_csv_shape,
+    check_csv_text,
+    detect_format,
+)
 from mlserve.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from mlserve.serving.csvsafe import neutralise_frame
 from mlserve.serving.predict import PredictionResult, predict
+from mlserve.store.documents import Signature
 
 PREDICTION_COLUMN = "prediction"
 BOOLEANS = {"true": True, "false": False}
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class CsvPrediction:
     """A CSV of predictions and the version that made them.
 
@@ -51,6 +60,7 @@ class CsvPrediction:
 def predict_csv(
     ctx: Context,
     name: str,
+    *,
     filename: str,
     data: bytes,
     alias: str | None = None,
@@ -96,7 +106,11 @@ def predict_csv(
         result = predict(ctx, name, version=row.version, inputs=inputs)
     except ValidationFailed as exc:
         raise _cell_error(exc) from None
-    return CsvPrediction(write_predictions(frame, result), result.model_name, result.model_version)
+    return CsvPrediction(
+        content=write_predictions(frame, result),
+        model_name=result.model_name,
+        model_version=result.model_version,
+    )
 
 
 def read_csv(filename: str, data: bytes, max_rows: int, max_columns: int) -> pd.DataFrame:
@@ -115,6 +129,7 @@ def read_csv(filename: str, data: bytes, max_rows: int, max_columns: int) -> pd.
         raise ValidationFailed("file is empty", {"field": "file"})
     if detect_format(filename, data[:CSV_SNIFF_BYTES]) != "csv":
         raise UnsupportedMediaType("send a CSV file with a header row", {"field": "file"})
+    check_csv_text(data)
     check_csv_shape(data, max_columns)
     try:
         frame = pd.read_csv(io.BytesIO(data), dtype=str, encoding="utf-8-sig", nrows=max_rows + 1)
@@ -130,7 +145,7 @@ def read_csv(filename: str, data: bytes, max_rows: int, max_columns: int) -> pd.
     return frame
 
 
-def feature_inputs(frame: pd.DataFrame, signature: dict[str, Any]) -> dict[str, list[Any]]:
+def feature_inputs(frame: pd.DataFrame, signature: Signature) -> dict[str, list[Any]]:
     """The signature's features as columnar JSON values ``{feature: [value per row]}``.
 
     Numbers are parsed as pandas parses them, ``true``/``false`` (any case) are
@@ -170,7 +185,7 @@ def _values(column: pd.Series, kind: str) -> list[Any]:
     ]
 
 
-def _check_output_columns(frame: pd.DataFrame, signature: dict[str, Any]) -> None:
+def _check_output_columns(frame: pd.DataFrame, signature: Signature) -> None:
     classes = signature.get("output", {}).get("classes") or []
     for name in [PREDICTION_COLUMN, *(probability_column(c) for c in classes)]:
         if name in frame.columns:
@@ -196,10 +211,14 @@ def _cell_error(exc: ValidationFailed) -> ValidationFailed:
 
 
 def write_predictions(frame: pd.DataFrame, result: PredictionResult) -> bytes:
-    """``frame`` with ``prediction`` and ``probability_<class>`` columns, as UTF-8 CSV."""
+    """``frame`` with ``prediction`` and ``probability_<class>`` columns, as UTF-8 CSV.
+
+    Headers and text cells that a spreadsheet would run as formulas are
+    neutralised (:func:`mlserve.serving.csvsafe.neutralise`); numbers are not.
+    """
     out = frame.copy()
     out[PREDICTION_COLUMN] = result.predictions
     if result.probabilities is not None and result.classes is not None:
         for index, label in enumerate(result.classes):
             out[probability_column(label)] = result.probabilities[:, index]
-    return out.to_csv(index=False).encode("utf-8")
+    return neutralise_frame(out).to_csv(index=False).encode("utf-8")

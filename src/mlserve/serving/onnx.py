@@ -43,8 +43,10 @@ from sklearn.svm import SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from mlserve.serving import onnx_converters as conv
+from mlserve.serving import onnx_encoders, onnx_torch
 from mlserve.serving import onnx_trees as trees
 from mlserve.serving.onnx_converters import MISSING_TEXT
+from mlserve.store.documents import CompileReport, Signature
 
 __all__ = [
     "MISSING_TEXT",
@@ -82,6 +84,8 @@ _CUSTOM: dict[str, dict[type, Any]] = {
         HistGradientBoostingClassifier: trees.convert_hist_classifier,
         **dict.fromkeys(_TREE_REGRESSORS, trees.convert_forest_regressor),
         **dict.fromkeys(_TREE_CLASSIFIERS, trees.convert_forest_classifier),
+        **onnx_torch.CONVERTERS,
+        **onnx_encoders.CONVERTERS,
     },
     "custom_shape_calculators": {
         SimpleImputer: conv.shape_imputer,
@@ -92,20 +96,23 @@ _CUSTOM: dict[str, dict[type, Any]] = {
             (TransformedTargetRegressor, SVR, HistGradientBoostingRegressor, *_TREE_REGRESSORS),
             conv.shape_regressor,
         ),
+        **onnx_torch.SHAPE_CALCULATORS,
+        **onnx_encoders.SHAPE_CALCULATORS,
     },
     "custom_parsers": {TransformedTargetRegressor: conv.parse_transformed_target},
 }
+onnx_torch.register_classifier_options()
 _META_INPUTS = "mlserve.inputs"
 _META_PROBA = "mlserve.probabilities"
 
 
-def feed_from_frame(frame: pd.DataFrame, signature: dict[str, Any]) -> dict[str, np.ndarray]:
+def feed_from_frame(frame: pd.DataFrame, signature: Signature) -> dict[str, np.ndarray]:
     """Arrays onnxruntime takes, one per feature.
 
     Parameters
     ----------
     frame : DataFrame of shape (n_samples, n_features)
-        Feature columns as :func:`mlserve.signature.model_frame` casts them.
+        Feature columns as :func:`mlserve.training.signature.model_frame` casts them.
     signature : dict
         The model's signature; its ``inputs`` name the columns.
 
@@ -132,7 +139,7 @@ def feed_from_frame(frame: pd.DataFrame, signature: dict[str, Any]) -> dict[str,
     return feed
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Compiled:
     """Result of :func:`compile_pipeline`.
 
@@ -155,7 +162,7 @@ class Compiled:
     """
 
     onnx: bytes | None
-    report: dict[str, Any]
+    report: CompileReport
     model: OnnxModel | None = field(default=None, repr=False, compare=False)
 
 
@@ -184,7 +191,7 @@ class OnnxModel:
         (and other onnxruntime errors) if the graph cannot be loaded.
     """
 
-    def __init__(self, data: bytes, signature: dict[str, Any]) -> None:
+    def __init__(self, data: bytes, signature: Signature) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
@@ -245,9 +252,7 @@ class OnnxModel:
         return self._labels[positions], proba
 
 
-def compile_pipeline(
-    pipeline: Pipeline, signature: dict[str, Any], check: pd.DataFrame
-) -> Compiled:
+def compile_pipeline(pipeline: Pipeline, signature: Signature, check: pd.DataFrame) -> Compiled:
     """Convert ``pipeline`` to ONNX and keep the graph only if it predicts as the pipeline does.
 
     The comparison runs on ``check`` plus two probe rows (every feature missing;
@@ -261,7 +266,7 @@ def compile_pipeline(
     signature : dict
         Its signature; ``output.classes`` present means a classifier.
     check : DataFrame of shape (n_rows, n_features)
-        Held-out rows with :func:`mlserve.signature.model_frame` dtypes; at least one.
+        Held-out rows with :func:`mlserve.training.signature.model_frame` dtypes; at least one.
 
     Returns
     -------
@@ -277,7 +282,7 @@ def compile_pipeline(
     an exception from the scikit-learn pipeline itself on ``check`` propagates.
     """
     started = time.perf_counter()
-    report: dict[str, Any] = {
+    report: CompileReport = {
         "runtime": "sklearn",
         "reason": None,
         "tolerance": dict(TOLERANCE),
@@ -300,8 +305,8 @@ def compile_pipeline(
         report["runtime"] = "onnx" if reason is None else "sklearn"
         report["seconds"] = round(time.perf_counter() - started, 3)
         if reason is not None:
-            return Compiled(None, report)
-        return Compiled(data, report, model)
+            return Compiled(onnx=None, report=report)
+        return Compiled(onnx=data, report=report, model=model)
 
     if len(check) == 0:
         return done(None, "no held-out rows to check the ONNX graph against")
@@ -339,7 +344,7 @@ def compile_pipeline(
     return done(data, _compare(got, np.asarray(want, dtype=np.float64), report), model)
 
 
-def _compare(got: np.ndarray | None, want: np.ndarray, report: dict[str, Any]) -> str | None:
+def _compare(got: np.ndarray | None, want: np.ndarray, report: CompileReport) -> str | None:
     """Record the largest error of ``got`` against ``want``; a reason if beyond tolerance.
 
     Passes when ``|got - want| <= atol + rtol * scale`` everywhere, ``scale`` the
@@ -354,7 +359,8 @@ def _compare(got: np.ndarray | None, want: np.ndarray, report: dict[str, Any]) -
     finite = np.abs(want[np.isfinite(want)])
     scale = float(finite.max(initial=0.0))
     worst = float(diff.max(initial=0.0))
-    report.update(max_abs_error=worst, max_rel_error=worst / scale if scale else worst)
+    report["max_abs_error"] = worst
+    report["max_rel_error"] = worst / scale if scale else worst
     report["output_scale"] = scale
     bound = TOLERANCE["atol"] + TOLERANCE["rtol"] * scale
     bad = diff > bound
@@ -369,7 +375,7 @@ def _compare(got: np.ndarray | None, want: np.ndarray, report: dict[str, Any]) -
     )
 
 
-def _probes(signature: dict[str, Any]) -> pd.DataFrame:
+def _probes(signature: Signature) -> pd.DataFrame:
     """Two rows: every feature missing; every text feature unseen and every number 0."""
     return pd.DataFrame(
         {
@@ -388,7 +394,7 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _convert(pipeline: Pipeline, signature: dict[str, Any], with_proba: bool) -> ModelProto:
+def _convert(pipeline: Pipeline, signature: Signature, with_proba: bool) -> ModelProto:
     """skl2onnx conversion, one (N, 1) graph input per feature, classifier without ZipMap."""
     initial_types = [
         (

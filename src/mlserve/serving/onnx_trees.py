@@ -29,6 +29,7 @@ from onnx import TensorProto, numpy_helper
 from mlserve.serving.onnx_converters import Graph, UnsupportedModel
 
 _LEQ = 0  # TreeEnsemble nodes_modes BRANCH_LEQ: x[feature] <= threshold goes to the true branch
+_MEMBER = 6  # BRANCH_MEMBER: x[feature] in the node's membership_values goes to the true branch
 _SUM = 1  # TreeEnsemble aggregate_function SUM
 
 
@@ -36,7 +37,8 @@ class Tree(NamedTuple):
     """One binary tree by node number.
 
     ``x[feature] <= threshold`` goes to ``left`` (-1 at leaves), else ``right``;
-    NaN goes left where ``missing_left`` is 1.
+    NaN goes left where ``missing_left`` is 1. ``members``: per node, the category codes
+    that go left at a categorical split (``None`` at numeric splits and leaves).
     """
 
     left: np.ndarray
@@ -44,6 +46,7 @@ class Tree(NamedTuple):
     feature: np.ndarray
     threshold: np.ndarray
     missing_left: np.ndarray
+    members: tuple[np.ndarray | None, ...] | None = None
 
     def leaves(self) -> np.ndarray:
         """Node numbers of the leaves, in the order :func:`_flatten` numbers them."""
@@ -68,26 +71,52 @@ def _sklearn_tree(tree: Any) -> Tree:
 def _hist_tree(predictor: Any) -> Tree:
     """The :class:`Tree` of a HistGradientBoosting ``TreePredictor`` (``nodes`` records).
 
-    Raises
-    ------
-    UnsupportedModel
-        If the tree splits on a categorical feature (bitset membership).
+    A categorical split (native categorical features) keeps the codes of its left
+    branch, read from the predictor's ``raw_left_cat_bitsets`` (256-bit sets: code ``c``
+    is bit ``c % 32`` of word ``c // 32``), as ``_predictor.pyx`` tests them.
     """
     nodes = predictor.nodes
-    if nodes["is_categorical"].any():
-        raise UnsupportedModel("HistGradientBoosting categorical splits are not supported")
     leaf = nodes["is_leaf"].astype(bool)
+    members: tuple[np.ndarray | None, ...] | None = None
+    if nodes["is_categorical"].any():
+        bitsets = np.asarray(predictor.raw_left_cat_bitsets, dtype=np.uint32)
+        codes = np.arange(256)
+        members = tuple(
+            np.flatnonzero((bitsets[n["bitset_idx"]][codes // 32] >> (codes % 32)) & 1).astype(
+                np.float64
+            )
+            if n["is_categorical"] and not n["is_leaf"]
+            else None
+            for n in nodes
+        )
     return Tree(
         np.where(leaf, -1, nodes["left"].astype(np.int64)),
         np.where(leaf, -1, nodes["right"].astype(np.int64)),
         nodes["feature_idx"].astype(np.int64),
         nodes["num_threshold"].astype(np.float64),
         nodes["missing_go_to_left"].astype(np.int64),
+        members=members,
     )
 
 
+def _modes(tree: Tree, inner: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``nodes_modes`` of the inner nodes and, for each membership node, its members
+    followed by the NaN delimiter ``membership_values`` expects."""
+    if tree.members is None:
+        return np.full(len(inner), _LEQ, dtype=np.uint8), []
+    sets = [tree.members[i] for i in inner]
+    modes = np.array([_LEQ if m is None else _MEMBER for m in sets], dtype=np.uint8)
+    return modes, [np.append(m, np.nan) for m in sets if m is not None]
+
+
 def _ensemble(
-    g: Graph, x: str, trees: list[Tree], targets: list[int], weights: np.ndarray, n_targets: int
+    g: Graph,
+    x: str,
+    *,
+    trees: list[Tree],
+    targets: list[int],
+    weights: np.ndarray,
+    n_targets: int,
 ) -> str:
     """One ``TreeEnsemble`` node: tree ``t`` adds its leaf's weight to target ``targets[t]``.
 
@@ -97,6 +126,8 @@ def _ensemble(
     """
     keys = ("feat", "split", "miss", "true", "tleaf", "false", "fleaf", "roots", "targets")
     parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    modes: list[np.ndarray] = []
+    members: list[np.ndarray] = []
     n_nodes = n_leaves = 0
     for tree, target in zip(trees, targets, strict=True):
         if tree.left[0] == -1:
@@ -110,6 +141,9 @@ def _ensemble(
         parts["feat"].append(tree.feature[inner])
         parts["split"].append(tree.threshold[inner])
         parts["miss"].append(tree.missing_left[inner])
+        tree_modes, tree_members = _modes(tree, inner)
+        modes.append(tree_modes)
+        members.extend(tree_members)
         for key, leaf_key, child in (("true", "tleaf", tree.left), ("false", "fleaf", tree.right)):
             to_leaf = is_leaf[child[inner]]
             parts[key].append(np.where(to_leaf, leaf_no[child[inner]], node_no[child[inner]]))
@@ -117,6 +151,10 @@ def _ensemble(
         parts["targets"].append(np.full(int(is_leaf.sum()), target))
         n_nodes, n_leaves = n_nodes + len(inner), n_leaves + int(is_leaf.sum())
     a = {k: np.concatenate(v).tolist() for k, v in parts.items() if k != "split"}
+    if members:  # the attribute may be omitted, not empty
+        extra = {"membership_values": numpy_helper.from_array(np.concatenate(members))}
+    else:
+        extra = {}
     return g(
         "TreeEnsemble",
         x,
@@ -127,7 +165,7 @@ def _ensemble(
         tree_roots=a["roots"],
         nodes_featureids=a["feat"],
         nodes_splits=numpy_helper.from_array(np.concatenate(parts["split"])),
-        nodes_modes=numpy_helper.from_array(np.full(n_nodes, _LEQ, dtype=np.uint8)),
+        nodes_modes=numpy_helper.from_array(np.concatenate(modes)),
         nodes_truenodeids=a["true"],
         nodes_trueleafs=a["tleaf"],
         nodes_falsenodeids=a["false"],
@@ -135,6 +173,7 @@ def _ensemble(
         nodes_missing_value_tracks_true=a["miss"],
         leaf_targetids=a["targets"],
         leaf_weights=numpy_helper.from_array(np.asarray(weights, dtype=np.float64)),
+        **extra,
     )
 
 
@@ -168,7 +207,14 @@ def convert_forest_regressor(scope: Any, operator: Any, container: Any) -> None:
     weights = np.concatenate(
         [t.value[tree.leaves(), 0, 0] for t, tree in zip(fitted, trees, strict=True)]
     )
-    total = _ensemble(g, _features(g, operator, True), trees, [0] * len(trees), weights, 1)
+    total = _ensemble(
+        g,
+        _features(g, operator, True),
+        trees=trees,
+        targets=[0] * len(trees),
+        weights=weights,
+        n_targets=1,
+    )
     g("Div", total, g.const(float(len(trees)), "n_trees"), out=operator.outputs[0].full_name)
 
 
@@ -196,7 +242,9 @@ def convert_forest_classifier(scope: Any, operator: Any, container: Any) -> None
     normalizer[normalizer == 0.0] = 1.0
     numbers = np.arange(len(table), dtype=np.float64)
     x = _features(g, operator, True)
-    numbered = _ensemble(g, x, trees, list(range(len(trees))), numbers, len(trees))
+    numbered = _ensemble(
+        g, x, trees=trees, targets=list(range(len(trees))), weights=numbers, n_targets=len(trees)
+    )
     leaf = g("Cast", numbered, to=TensorProto.INT64)
     picked = g("Gather", g.const(table / normalizer, "leaf_fractions"), leaf, axis=0)
     total = g("ReduceSum", picked, g.const(np.array([1]), "axis"), keepdims=0)
@@ -222,7 +270,44 @@ def _hist_raw(g: Graph, operator: Any) -> str:
             trees.append(tree)
             targets.append(target)
             weights.append(predictor.nodes["value"][tree.leaves()])
-    return _ensemble(g, g.features(operator), trees, targets, np.concatenate(weights), k)
+    return _ensemble(
+        g,
+        _hist_features(g, operator),
+        trees=trees,
+        targets=targets,
+        weights=np.concatenate(weights),
+        n_targets=k,
+    )
+
+
+def _hist_features(g: Graph, operator: Any) -> str:
+    """The model's input in the order its trees index it.
+
+    With categorical features HistGradientBoosting keeps a ``_preprocessor`` that moves
+    them first and ordinal-encodes their values; mlserve's own ordinal codes are already
+    ``0..k-1``, all seen in training, so that encoding is the identity and only the
+    column order changes (a ``Gather``).
+
+    Raises
+    ------
+    UnsupportedModel
+        If the internal encoding is not the identity.
+    """
+    x, pre = g.features(operator), getattr(operator.raw_operator, "_preprocessor", None)
+    if pre is None:
+        return x
+    order: list[int] = []
+    for name, transformer, mask in pre.transformers_:
+        if name == "remainder" or transformer == "drop":
+            continue
+        if name == "encoder":
+            for known in transformer.categories_:
+                if not np.array_equal(known, np.arange(len(known))):
+                    raise UnsupportedModel(
+                        "HistGradientBoosting categories other than codes 0..k-1"
+                    )
+        order.extend(np.flatnonzero(np.asarray(mask)).tolist())
+    return g("Gather", x, g.const(np.array(order, dtype=np.int64), "order"), axis=1)
 
 
 def convert_hist_regressor(scope: Any, operator: Any, container: Any) -> None:

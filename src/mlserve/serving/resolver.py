@@ -3,7 +3,7 @@
 A prediction names a model and optionally an alias or a version. Resolving that
 to a version row is a database query; :class:`Resolver` keeps the answer, so a
 steady stream of predictions makes no query at all. Every registry change bumps
-a generation counter (:func:`mlserve.registry.bump_generation`); a background
+a generation counter (:func:`mlserve.registry.lookup.bump_generation`); a background
 thread per process polls it every ``model_refresh_interval_ms`` and, when it
 moved, re-resolves every cached lookup and loads the versions they now point at
 *before* swapping them in. Requests keep being answered by the previous version
@@ -17,14 +17,13 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from typing import TYPE_CHECKING
 
-from mlserve import registry
+from mlserve.context import ModelCache
 from mlserve.errors import MlserveError, ServiceUnavailable
-from mlserve.models import ModelVersion
-
-if TYPE_CHECKING:
-    from mlserve.context import Context
+from mlserve.registry import lookup
+from mlserve.registry.traffic import Route, resolve_route
+from mlserve.store.database import Database
+from mlserve.store.orm import ModelVersion
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str | None, int | None]
@@ -35,16 +34,20 @@ class Resolver:
 
     Parameters
     ----------
-    ctx : Context
+    db : Database
+        Where lookups are made (:mod:`mlserve.registry.lookup`).
+    models : ModelCache
+        Where a refresh loads the versions lookups now point at, before swapping them in.
     refresh_interval_s : float
         How often the registry generation is polled, in seconds; 0 turns the
         polling thread off (in-process changes still invalidate the cache).
     """
 
-    def __init__(self, ctx: Context, refresh_interval_s: float) -> None:
-        self._ctx = ctx
+    def __init__(self, *, db: Database, models: ModelCache, refresh_interval_s: float) -> None:
+        self._db = db
+        self._models = models
         self._interval_s = refresh_interval_s
-        self._entries: dict[Key, ModelVersion] = {}
+        self._entries: dict[Key, Route] = {}
         self._generation: int | None = None
         self._epoch = 0  # bumped by invalidate(): a lookup that raced one is not kept
         self._lock = threading.Lock()
@@ -54,12 +57,24 @@ class Resolver:
     def resolve(
         self, name: str, alias: str | None = None, version: int | None = None
     ) -> ModelVersion:
-        """Return the version row a request means (see :func:`mlserve.registry.resolve`).
+        """Return the version row a request means (see :func:`mlserve.registry.lookup.resolve`):
+        the primary version of an alias with a traffic policy.
 
         Raises
         ------
         ValidationFailed, NotFound
-            As :func:`mlserve.registry.resolve`; failures are not cached.
+            As :func:`mlserve.registry.lookup.resolve`; failures are not cached.
+        """
+        return self.route(name, alias, version).primary
+
+    def route(self, name: str, alias: str | None = None, version: int | None = None) -> Route:
+        """Return the route of a request: its primary version and the alias's traffic
+        policy (:func:`mlserve.registry.traffic.resolve_route`).
+
+        Raises
+        ------
+        ValidationFailed, NotFound
+            As :func:`mlserve.registry.lookup.resolve`; failures are not cached.
         """
         key = (name, alias, version)
         found = self._entries.get(key)
@@ -69,16 +84,16 @@ class Resolver:
         epoch = self._epoch
         seen = self._generation
         if seen is None:
-            seen = registry.generation(self._ctx)
-        row = registry.resolve(self._ctx, name, alias=alias, version=version)
+            seen = lookup.generation(self._db)
+        route = resolve_route(self._db, name, alias=alias, version=version)
         with self._lock:
             if epoch != self._epoch:  # a change made here landed meanwhile
-                return row
+                return route
             if self._generation is None:
                 self._generation = seen
             if self._generation == seen:  # no change landed meanwhile: safe to keep
-                self._entries[key] = row
-        return row
+                self._entries[key] = route
+        return route
 
     def invalidate(self) -> None:
         """Forget every cached lookup (called after a change made by this process)."""
@@ -99,14 +114,15 @@ class Resolver:
             If the database cannot be reached (cached lookups are kept).
         """
         epoch = self._epoch
-        current = registry.generation(self._ctx)
+        current = lookup.generation(self._db)
         if current == self._generation:
             return False
-        fresh: dict[Key, ModelVersion] = {}
+        fresh: dict[Key, Route] = {}
         for key in list(self._entries):
             try:
-                row = registry.resolve(self._ctx, *key)
-                self._ctx.models.get(row)
+                row = resolve_route(self._db, *key)
+                for version in row.versions:  # the policy's candidates and shadows too
+                    self._models.get(version)
             except ServiceUnavailable:  # keep every cached lookup; try again next interval
                 raise
             except MlserveError:  # gone, or its artifact is damaged: the next request says so

@@ -22,6 +22,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from mlserve.serving.validation import Columns, InstanceValidator
+from mlserve.store.documents import BatchingCalibration, Signature
 
 if TYPE_CHECKING:
     from mlserve.serving.onnx import OnnxModel
@@ -51,7 +52,7 @@ class SklearnRuntime:
 
     name = "sklearn"
 
-    def __init__(self, pipeline: Pipeline, signature: dict[str, Any]) -> None:
+    def __init__(self, pipeline: Pipeline, signature: Signature) -> None:
         self.pipeline = pipeline
         self.validator = InstanceValidator(signature)
         self._proba = signature["output"].get("classes") is not None and hasattr(
@@ -86,9 +87,7 @@ class OnnxRuntime:
 
     name = "onnx"
 
-    def __init__(
-        self, data: bytes, signature: dict[str, Any], model: OnnxModel | None = None
-    ) -> None:
+    def __init__(self, data: bytes, signature: Signature, model: OnnxModel | None = None) -> None:
         from mlserve.serving.onnx import MISSING_TEXT, OnnxModel
 
         refuse_external_data(data)
@@ -127,7 +126,7 @@ def sample_columns(runtime: Runtime, frame: pd.DataFrame, n_rows: int) -> Column
     Parameters
     ----------
     frame : DataFrame of shape (n_samples, n_features)
-        Rows in :func:`mlserve.signature.model_frame` dtypes.
+        Rows in :func:`mlserve.training.signature.model_frame` dtypes.
     n_rows : int
         Rows wanted; ``frame`` is repeated if it is shorter.
     """
@@ -142,7 +141,7 @@ def calibrate(
     batch_rows: int,
     min_single_row_ms: float,
     repeats: int = 15,
-) -> dict[str, Any]:
+) -> BatchingCalibration:
     """Decide whether micro-batching pays for ``runtime`` by timing it.
 
     Batching makes each request wait up to ``max_batch_wait_ms`` for others, so

@@ -22,6 +22,9 @@ import numpy as np
 import pandas as pd
 
 from mlserve.errors import ValidationFailed
+from mlserve.serving.warnings import prediction_warnings
+from mlserve.store.documents import Signature
+from mlserve.training.signature import MAX_CATEGORIES_LISTED
 
 Check = Callable[[Any], bool]
 Columns = dict[str, np.ndarray]
@@ -98,14 +101,21 @@ class InstanceValidator:
         as missing) or the ONNX runtime's marker.
     """
 
-    def __init__(self, signature: dict[str, Any], missing_text: Any = np.nan) -> None:
+    def __init__(self, signature: Signature, missing_text: Any = np.nan) -> None:
         self.features: list[str] = [f["name"] for f in signature["inputs"]]
+        # A feature the pipeline imputes accepts null whether or not training had any.
         self._specs = [
-            (f["name"], *CHECKS[f["type"]], bool(f["nullable"]), f["type"])
+            (f["name"], *CHECKS[f["type"]], bool(f["nullable"] or f.get("imputed")), f["type"])
             for f in signature["inputs"]
         ]
         self._names = frozenset(self.features)
         self._missing_text = missing_text
+        # Known text values, where the signature lists them all (under 1,000).
+        self._known = {
+            f["name"]: frozenset(f["categories"])
+            for f in signature["inputs"]
+            if "categories" in f and len(f["categories"]) < MAX_CATEGORIES_LISTED
+        }
 
     def validate(self, instances: Any) -> pd.DataFrame:
         """Validate ``instances`` and return them as a model input frame.
@@ -120,7 +130,7 @@ class InstanceValidator:
         DataFrame of shape (n_instances, n_features)
             Numeric and boolean features as ``float64`` (missing as NaN), text
             features as ``object`` (missing as ``missing_text``), in signature
-            order, as :func:`mlserve.signature.model_frame` prepares training data.
+            order, as :func:`mlserve.training.signature.model_frame` prepares training data.
 
         Raises
         ------
@@ -138,8 +148,17 @@ class InstanceValidator:
         n_rows = len(next(iter(columns.values()))) if columns else 0
         return pd.DataFrame(data, index=pd.RangeIndex(n_rows))
 
-    def columns(self, instances: Any) -> Columns:
+    def columns(self, instances: Any, extra: str = "refuse") -> Columns:
         """Validate ``instances`` and return one array per feature.
+
+        Parameters
+        ----------
+        instances : list of dict or list of list
+            One ``{feature: value}`` object per row, or one list of values per row in
+            signature order (KServe V1's list form).
+        extra : {"refuse", "ignore"}
+            What to do with keys that are not features: a 422 naming the first, or
+            nothing.
 
         Returns
         -------
@@ -159,16 +178,38 @@ class InstanceValidator:
             raise ValidationFailed(
                 "instances must be a non-empty list of objects", {"field": "instances"}
             )
+        if type(instances[0]) is list:
+            instances = self.rows_from_lists(instances)
         try:
             return self._fast(instances)
         except _Decline:
-            return self._checked(instances)
+            return self._checked(instances, extra == "ignore")
 
-    def _checked(self, instances: list[Any]) -> Columns:
+    def rows_from_lists(self, instances: list[Any]) -> list[Any]:
+        """KServe V1's list form (each row a list of values in signature order) as
+        ``{feature: value}`` rows.
+
+        Raises
+        ------
+        ValidationFailed
+            A row is not a list of as many values as the signature has features.
+        """
+        width = len(self.features)
+        for index, row in enumerate(instances):
+            if type(row) is not list or len(row) != width:
+                found = len(row) if type(row) is list else "not a list"
+                raise ValidationFailed(
+                    f"instances[{index}]: a row given as a list needs {width} values, in "
+                    f"signature order ({', '.join(self.features)}); found {found}",
+                    {"field": "instances", "row": index, "expected": width},
+                )
+        return [dict(zip(self.features, row, strict=True)) for row in instances]
+
+    def _checked(self, instances: list[Any], ignore_extra: bool = False) -> Columns:
         """The row-by-row path: names the first bad row and field."""
         collected: dict[str, list[Any]] = {name: [] for name in self.features}
         for index, row in enumerate(instances):
-            self._check_row(index, row, collected)
+            self._check_row(index, row, collected, ignore_extra)
         return {
             name: self._fast_array(kind, collected[name], None in collected[name])
             for name, *_rest, kind in self._specs
@@ -180,7 +221,7 @@ class InstanceValidator:
         Parameters
         ----------
         frame : DataFrame of shape (n_rows, n_features)
-            Already in model input dtypes (:func:`mlserve.signature.model_frame`).
+            Already in model input dtypes (:func:`mlserve.training.signature.model_frame`).
         """
         out: Columns = {}
         for name, *_rest, kind in self._specs:
@@ -218,7 +259,26 @@ class InstanceValidator:
             raise _Decline
         return self._fast_array(kind, values, has_null)
 
-    def columns_from_inputs(self, inputs: Any) -> Columns:
+    def warnings(self, columns: Columns) -> list[dict[str, Any]]:
+        """What the model will guess rather than know, per row: nulls it imputes and text
+        values unseen in training (they encode as the infrequent group, zeros or the target
+        mean, see :func:`mlserve.training.preprocessing.build_preprocessor`).
+
+        Parameters
+        ----------
+        columns : dict of str to ndarray of shape (n_rows,)
+            As :meth:`columns` returns them.
+
+        Returns
+        -------
+        list of dict
+            ``{"row", "field", "warning": "null_imputed"}`` and ``{"row", "field",
+            "warning": "unseen_category", "value"}``, by row then signature order.
+        """
+        kinds = {name: kind for name, *_rest, kind in self._specs}
+        return prediction_warnings(columns, kinds, self._known, self._missing_text)
+
+    def columns_from_inputs(self, inputs: Any, extra: str = "refuse") -> Columns:
         """Validate columnar input ``{feature: [value, ...]}`` and return one array per feature.
 
         The columnar request format of TensorFlow Serving's REST API (``"inputs"``):
@@ -247,7 +307,13 @@ class InstanceValidator:
                 "inputs must be a non-empty object of {feature: [values]}", {"field": "inputs"}
             )
         for name in sorted(set(inputs) - self._names):
-            raise ValidationFailed(f"inputs.{name}: unknown feature", {"field": name})
+            if extra == "ignore":
+                inputs = {k: v for k, v in inputs.items() if k in self._names}
+                break
+            raise ValidationFailed(
+                f'inputs.{name}: unknown feature (send extra: "ignore" to leave it out)',
+                {"field": name},
+            )
         for name in self.features:
             if name not in inputs:
                 raise ValidationFailed(f"inputs.{name}: missing feature", {"field": name})
@@ -319,15 +385,19 @@ class InstanceValidator:
             raise _Decline
         return array
 
-    def _check_row(self, index: int, row: Any, columns: dict[str, list[Any]]) -> None:
+    def _check_row(
+        self, index: int, row: Any, columns: dict[str, list[Any]], ignore_extra: bool
+    ) -> None:
         if not isinstance(row, dict):
             raise ValidationFailed(
                 f"instances[{index}] must be an object", {"field": "instances", "row": index}
             )
-        if len(row) != len(self._names) or not self._names.issuperset(row):
+        if not ignore_extra and (len(row) != len(self._names) or not self._names.issuperset(row)):
             extra = sorted(set(row) - self._names)
             if extra:
-                raise _fail(index, str(extra[0]), "unknown feature")
+                raise _fail(
+                    index, str(extra[0]), 'unknown feature (send extra: "ignore" to leave it out)'
+                )
         for name, check, expected, nullable, kind in self._specs:
             if name not in row:
                 raise _fail(index, name, "missing feature")

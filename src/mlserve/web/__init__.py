@@ -5,19 +5,9 @@ Pages are Jinja templates (``templates/``) extending one layout; their scripts
 from ``/api/v1`` with the session cookie, as any client would. Plots are drawn by
 Plotly.js, served from the ``plotly`` Python package (no CDN). Sign-in with an API
 key starts a session (:mod:`mlserve.api.session`). See ``docs/ui.md``.
+
+Owns: the pages, the sign-in form, the static files.
+
+May import: ``api`` (session, access check, context accessor), the services,
+``context``, ``store``, ``settings``, ``errors``. Never ``cli`` or ``server``.
 """
-
-from __future__ import annotations
-
-from flask import Flask
-
-
-def register_web(app: Flask) -> None:
-    """Configure the session cookie and attach the UI's blueprint to ``app``."""
-    from mlserve.api.session import configure
-    from mlserve.web import assets, login, pages  # noqa: F401  (they add the routes)
-    from mlserve.web.blueprint import bp
-
-    ctx = app.extensions["mlserve"]
-    configure(app, ctx.settings, ctx.secret_key)
-    app.register_blueprint(bp)

@@ -6,10 +6,11 @@ import math
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from mlserve.api import session as web_session
+from mlserve.api.current import current_context
 from mlserve.errors import MlserveError, Unauthorized
 
 bp = Blueprint(
@@ -61,7 +62,7 @@ def safe_next(target: str | None) -> str:
 @bp.context_processor
 def layout() -> dict[str, Any]:
     """What the layout needs: navigation, the CSRF token and who is signed in."""
-    auth = current_app.extensions["mlserve"].settings.auth
+    auth = current_context().settings.auth
     return {
         "navigation": NAVIGATION,
         "section": SECTION_OF.get(request.endpoint or "", request.endpoint),

@@ -3,16 +3,20 @@ its template; the page's script fetches the rest from the REST API."""
 
 from __future__ import annotations
 
-from flask import current_app, render_template, request
+from flask import render_template, request
 
-from mlserve import datasets, jobs, monitoring, registry
+from mlserve.api.current import current_context
 from mlserve.api.security import requires
 from mlserve.context import Context
+from mlserve.datasets import service as datasets
+from mlserve.jobs import service as jobs
+from mlserve.monitoring import live as monitoring
+from mlserve.registry import service as registry
 from mlserve.web.blueprint import bp
 
 
 def _ctx() -> Context:
-    ctx: Context = current_app.extensions["mlserve"]
+    ctx: Context = current_context()
     return ctx
 
 
@@ -75,6 +79,15 @@ def compare(name: str) -> str:
         a=request.args.get("a", type=int),
         b=request.args.get("b", type=int),
     )
+
+
+@bp.get("/models/<name>/aliases/<alias>/traffic")
+@requires("read")
+def traffic(name: str, alias: str) -> str:
+    """The versions of an alias's traffic policy compared: requests, errors, latency,
+    agreement with the primary, live metrics (docs/traffic.md)."""
+    row = registry.get_alias(_ctx(), name, alias)
+    return render_template("traffic.html", name=row.model_name, alias=row.alias)
 
 
 @bp.get("/models/<name>/versions/<int:version>")

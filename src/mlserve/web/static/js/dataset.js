@@ -15,6 +15,11 @@ function summary(dataset) {
     ["Uploaded", when(dataset.created_at)],
     ["Id", h("code", {}, dataset.id)],
   ];
+  const same = dataset.same_content_as || [];
+  if (same.length) {
+    const links = same.map((id) => h("a", { href: `/datasets/${seg(id)}` }, id));
+    pairs.push(["Same content as", h("span", { "data-testid": "same-content" }, ["uploaded before: ", ...links.flatMap((a, i) => (i ? [", ", a] : [a]))])]);
+  }
   return h("dl", { class: "pairs" }, pairs.map(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]));
 }
 
@@ -54,9 +59,12 @@ async function preview(datasetId) {
   const slot = byId("preview");
   try {
     const data = await getJson(`/api/v1/datasets/${seg(datasetId)}/preview`, { rows: PREVIEW_ROWS });
-    const rows = data.rows.map((row) => row.map((value) => cellValue(value)));
+    // Data as stored, not rounded like statistics: -122.23 stays -122.23.
+    const rows = data.rows.map((row) => row.map((value) => (typeof value === "number" ? String(value) : cellValue(value))));
     const caption = `The first ${number(data.rows.length)} of ${number(data.n_rows)} rows`;
-    fill(slot, table(data.columns, rows, { caption }));
+    // A wide table scrolls inside its own box instead of widening the page.
+    const scroller = h("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": caption, "data-testid": "preview-scroll" }, table(data.columns, rows, { caption }));
+    fill(slot, scroller);
     slot.querySelector("table").classList.add("preview");
   } catch (error) {
     fill(slot, h("p", { class: "error-text", role: "alert" }, `No preview: ${error.message}`));

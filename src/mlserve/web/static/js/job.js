@@ -1,10 +1,11 @@
 // A training job: polls GET /api/v1/training-jobs/<id> every 500 ms until it ends.
 // Every element keeps its size, so updates do not move the page.
-import { getJson, seg } from "./lib/api.js";
+import { getJson, sendJson, seg } from "./lib/api.js";
 import { byId, cellValue, fill, h, mainData, table, versionUrl, when } from "./lib/dom.js";
+import { columnsTable, leaderboardTable } from "./lib/report.js";
 
 const POLL_MS = 500;
-const FINAL = new Set(["succeeded", "failed"]);
+const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 let specShown = false;
 
 function seconds(job) {
@@ -35,10 +36,13 @@ function show(job) {
   byId("job-percent").textContent = `${percent} %${seconds(job)}`;
   byId("job-stage").textContent = job.stage;
   byId("job-error").textContent = job.error || "";
+  byId("job-cancel-line").hidden = FINAL.has(job.status);
   if (job.status === "succeeded" && job.model_version) {
     fill(byId("job-result"), h("a", { class: "button", href: versionUrl(job.model_name, job.model_version) }, "Open model version"));
   }
   if (!specShown) showSpec(job);
+  fill(byId("job-columns"), columnsTable(job.report));
+  fill(byId("job-leaderboard"), leaderboardTable(job.report));
 }
 
 async function poll(jobId) {
@@ -53,4 +57,17 @@ async function poll(jobId) {
   window.setTimeout(() => poll(jobId), POLL_MS);
 }
 
+async function cancel(jobId) {
+  const button = byId("job-cancel");
+  button.disabled = true;
+  try {
+    show(await sendJson("POST", `/api/v1/training-jobs/${seg(jobId)}/cancel`, {}));
+  } catch (error) {
+    byId("job-error").textContent = `Cannot cancel the job: ${error.message}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+byId("job-cancel").addEventListener("click", () => cancel(mainData().jobId));
 poll(mainData().jobId);

@@ -1,7 +1,7 @@
 // A model: its versions as a table sortable by any column, its online learning state with
 // "Update now", and the compare form.
-import { getJson, sendJson, seg } from "./lib/api.js";
-import { byId, fill, h, mainData, number, versionUrl, when } from "./lib/dom.js";
+import { getJson, request, sendJson, seg } from "./lib/api.js";
+import { byId, clearErrors, fill, h, mainData, number, showError, versionUrl, when } from "./lib/dom.js";
 import { cvMain, metricNames } from "./lib/metrics.js";
 import { renderOnlineState } from "./lib/online.js";
 
@@ -15,7 +15,7 @@ function columnsFor(versions, name) {
   const columns = [
     { title: "Version", value: (v) => v.version, cell: (v) => h("a", { href: versionUrl(name, v.version) }, `v${v.version}`) },
     { title: "Algorithm", value: (v) => v.algorithm },
-    { title: "Made by", value: (v) => (v.online ? `update of v${v.online.parent_version} (${v.online.status})` : "training") },
+    { title: "Made by", value: madeBy },
     { title: "Aliases", value: (v) => (v.aliases || []).join(", ") },
   ];
   for (const metric of metrics) {
@@ -34,6 +34,43 @@ function columnsFor(versions, name) {
   columns.push({ title: "Created", value: (v) => v.created_at, cell: (v) => when(v.created_at) });
   return columns;
 }
+
+function madeBy(v) {
+  if (v.source === "imported") return `import (${v.imported.format}, ${v.imported.framework || "unknown"})`;
+  return v.online ? `update of v${v.online.parent_version} (${v.online.status})` : "training";
+}
+
+async function importModel(event) {
+  event.preventDefault();
+  const form = byId("import-form");
+  clearErrors(form);
+  byId("import-error").textContent = "";
+  const file = byId("import-file").files[0];
+  if (!file) {
+    byId("error-import-file").textContent = "Choose an .onnx or .skops file first.";
+    return;
+  }
+  const data = new FormData();
+  data.append("file", file, file.name);
+  for (const field of ["metadata", "sample"]) {
+    const text = byId(`import-${field}`).value.trim();
+    if (text) data.append(field, text);
+  }
+  byId("import-button").disabled = true;
+  byId("import-status").textContent = "Checking the file…";
+  try {
+    const version = await (await request(`${base}/versions`, { method: "POST", body: data })).json();
+    byId("import-status").textContent = `Imported as version ${version.version}.`;
+    window.location.assign(versionUrl(modelName, version.version));
+  } catch (error) {
+    byId("import-status").textContent = "";
+    showError(error, byId("import-error"));
+  } finally {
+    byId("import-button").disabled = false;
+  }
+}
+
+byId("import-form").addEventListener("submit", importModel);
 
 function compareValues(a, b) {
   if (a === b) return 0;
@@ -87,7 +124,7 @@ function compareForm(versions) {
 async function showModel() {
   const model = await getJson(base);
   const aliases = Object.entries(model.aliases || {}).sort(([x], [y]) => x.localeCompare(y));
-  fill(byId("model-aliases"), aliases.length ? aliases.map(([alias, version]) => h("li", {}, h("a", { href: versionUrl(modelName, version) }, `${alias} → v${version}`))) : h("li", { class: "muted" }, "none"));
+  fill(byId("model-aliases"), aliases.length ? aliases.map(([alias, version]) => h("li", {}, h("a", { href: versionUrl(modelName, version) }, `${alias} → v${version}`), " · ", h("a", { href: `/models/${encodeURIComponent(modelName)}/aliases/${encodeURIComponent(alias)}/traffic` }, "traffic"))) : h("li", { class: "muted" }, "none"));
   fill(byId("versions"), sortableTable(model.versions, columnsFor(model.versions, modelName)));
   compareForm(model.versions);
   return model;
@@ -96,6 +133,11 @@ async function showModel() {
 async function showOnline(versions) {
   const state = await getJson(`${base}/online`);
   renderOnlineState(byId("online"), modelName, state, versions);
+  // Only an algorithm that learns incrementally can be updated: no enabled button under
+  // "cannot learn incrementally".
+  const button = byId("online-update");
+  button.disabled = !state.incremental;
+  button.title = state.incremental ? "" : "This model's algorithm cannot learn incrementally; retrain it instead.";
   return state;
 }
 

@@ -4,6 +4,7 @@
 import { getJson, request, sendJson, seg } from "./lib/api.js";
 import { byId, clearErrors, fill, h, mainData, number, showError, table } from "./lib/dom.js";
 import { featureFields } from "./lib/features.js";
+import { waterfall } from "./lib/plots.js";
 
 const { modelName } = mainData();
 const base = `/api/v1/models/${seg(modelName)}`;
@@ -65,6 +66,23 @@ function showResult(result) {
   fill(slot, table(["Class", "Probability"], rows, { caption: "Probability of each class", numeric: [1] }));
 }
 
+// The contributions of each feature to the version that answered (POST .../explain).
+async function explain(row, version) {
+  const slot = byId("explanation");
+  const note = byId("explanation-note");
+  fill(slot);
+  note.textContent = "Explaining…";
+  try {
+    const answer = await sendJson("POST", `${base}/explain`, { instances: [row] }, { version });
+    const [first] = answer.explanations;
+    const explained = first.class === undefined ? "" : ` of class ${first.class}`;
+    note.textContent = `Each feature's contribution to the output${explained} (${answer.output_space}), from the base value: ${answer.method} SHAP explainer.`;
+    waterfall(slot, first, answer.output_space);
+  } catch (error) {
+    note.textContent = `No explanation: ${error.message}`;
+  }
+}
+
 async function predictOne(event) {
   event.preventDefault();
   const form = byId("predict-form");
@@ -73,8 +91,10 @@ async function predictOne(event) {
   byId("prediction-version").textContent = "";
   fill(byId("probabilities"));
   try {
-    const result = await sendJson("POST", `${base}/predict`, { instances: [signatureForm.read()] }, selector);
+    const row = signatureForm.read();
+    const result = await sendJson("POST", `${base}/predict`, { instances: [row] }, selector);
     showResult(result);
+    await explain(row, result.model_version);
   } catch (error) {
     showError(error, byId("predict-error"));
   }

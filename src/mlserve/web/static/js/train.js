@@ -12,6 +12,9 @@ let dataset = null;
 let algorithms = [];
 let readParams = () => ({});
 let suggestedModelName = "";
+// algorithm "auto" (docs/training.md): the server scores a few entries by cross-validation
+// and trains the best; it sets the hyper-parameters itself.
+const AUTO = "auto";
 
 // The server's rule (docs/api.md, "Task inference"): text, boolean, or an integer
 // target with at most 20 distinct values means classification.
@@ -52,7 +55,14 @@ async function loadDataset(id) {
   fill(
     byId("features"),
     columns.map((column, i) =>
-      h("div", { class: "check" }, h("input", { type: "checkbox", id: `feature-${i}`, name: "features", value: column.name, checked: true }), h("label", { for: `feature-${i}` }, column.name)),
+      h(
+        "div",
+        { class: "check" },
+        h("input", { type: "checkbox", id: `feature-${i}`, name: "features", value: column.name, checked: !leftOut(column), "data-default": leftOut(column) ? "off" : "on" }),
+        h("label", { for: `feature-${i}` }, column.name),
+        // id-like and constant columns start unticked, with the reason (the server leaves them out too).
+        leftOut(column) ? h("span", { class: "hint role-reason" }, ` left out by default: ${column.role}, ${column.role_reason}`) : null,
+      ),
     ),
   );
   byId("target-hint").textContent = dataset
@@ -66,12 +76,16 @@ async function loadDataset(id) {
   await targetChanged();
 }
 
+function leftOut(column) {
+  return column.role === "id" || column.role === "constant";
+}
+
 async function targetChanged() {
   for (const box of byId("features").querySelectorAll("input")) {
     const isTarget = box.value === select.target.value;
     box.disabled = isTarget;
     if (isTarget) box.checked = false;
-    else if (box.dataset.wasTarget) box.checked = true;
+    else if (box.dataset.wasTarget) box.checked = box.dataset.default === "on";
     box.dataset.wasTarget = isTarget ? "yes" : "";
   }
   await taskChanged();
@@ -98,15 +112,27 @@ async function taskChanged() {
       algorithmsByTask.delete(task);
       byId("error-algorithm").textContent = `The algorithms cannot be listed: ${error.message}`;
     }
-    const keep = algorithms.some((a) => a.name === previous) ? previous : algorithms[0] && algorithms[0].name;
-    fill(select.algorithm, algorithms.map((a) => h("option", { value: a.name, selected: a.name === keep }, a.name)));
+    const usable = algorithms.filter((a) => a.available !== false);
+    const keep = previous === AUTO || usable.some((a) => a.name === previous) ? previous : usable[0] && usable[0].name;
+    // An entry whose optional dependency the server lacks is listed, disabled, with the hint.
+    fill(
+      select.algorithm,
+      h("option", { value: AUTO, selected: keep === AUTO }, "auto (choose by cross-validation)"),
+      algorithms.map((a) =>
+        h("option", { value: a.name, selected: a.name === keep, disabled: a.available === false }, a.available === false ? `${a.name} (not installed: ${a.install_hint})` : a.name),
+      ),
+    );
   }
   algorithmChanged();
 }
 
 function algorithmChanged() {
   const algorithm = algorithms.find((a) => a.name === select.algorithm.value);
-  byId("algorithm-hint").textContent = algorithm ? `${algorithm.estimator}, ${algorithm.params.length} hyper-parameters` : "";
+  const auto = select.algorithm.value === AUTO;
+  byId("time_budget_s-field").hidden = !auto;
+  byId("algorithm-hint").textContent = auto
+    ? "Scores a linear model, gradient boosting and a random forest, searches the best one's hyper-parameters if time allows, and trains the winner."
+    : algorithm ? `${algorithm.estimator}, ${algorithm.params.length} hyper-parameters` : "";
   const built = paramFields(algorithm ? algorithm.params : []);
   readParams = built.read;
   fill(byId("params"), built.fields.length ? built.fields : h("p", { class: "muted" }, "None to set."));
@@ -129,7 +155,8 @@ function spec() {
     model_name: byId("model_name").value.trim(),
     task: select.task.value === "auto" ? null : select.task.value,
     params: readParams(),
-    features: chosen.length === boxes.length ? null : chosen,
+    // null: the server's defaults, which are exactly the boxes ticked at first.
+    features: boxes.every((box) => box.checked === (box.dataset.default === "on")) ? null : chosen,
     drop_duplicates: byId("drop_duplicates").checked,
     drop_missing_target: byId("drop_missing_target").checked,
   };
@@ -137,6 +164,7 @@ function spec() {
     const value = numberField(id);
     if (value !== undefined) body[id] = value;
   }
+  if (body.algorithm === AUTO && numberField("time_budget_s") !== undefined) body.time_budget_s = numberField("time_budget_s");
   return body;
 }
 

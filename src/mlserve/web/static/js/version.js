@@ -4,6 +4,7 @@
 import { getJson, sendJson, seg } from "./lib/api.js";
 import { byId, cellValue, clearErrors, fill, h, mainData, number, showError, table, when } from "./lib/dom.js";
 import { showEvaluation } from "./lib/evaluation.js";
+import { columnsTable, leaderboardTable } from "./lib/report.js";
 import { metricNames } from "./lib/metrics.js";
 import { showDrift, showLiveMetrics } from "./lib/monitoring.js";
 import { guardDecision, onlineLineage, pairs } from "./lib/online.js";
@@ -19,12 +20,30 @@ function showMetrics(version) {
   fill(byId("metrics"), names.length ? pairs(names.map((name) => [name, number(version.metrics[name])])) : h("p", { class: "muted" }, "No metric recorded."));
 }
 
+function importedPairs(info) {
+  const tensors = (list) => list.map((t) => `${t.name} ${t.datatype} [${t.shape.join(", ")}]`).join("; ");
+  const opset = Object.entries(info.opset || {}).map(([domain, v]) => `${domain} ${v}`).join(", ");
+  return [
+    ["Format", info.format],
+    ["Framework", info.framework || "—"],
+    ["Producer", `${info.producer_name || "—"} ${info.producer_version || ""}`],
+    ["Opset", opset || "—"],
+    ["Layout", info.layout],
+    ["V2 inputs", tensors(info.tensors.inputs)],
+    ["V2 outputs", tensors(info.tensors.outputs)],
+  ];
+}
+
 function showLineage(version) {
   const dataset = ["Dataset", version.dataset_id ? h("a", { href: `/datasets/${seg(version.dataset_id)}` }, `dataset ${version.dataset_id.slice(0, 8)}`) : "—"];
   const stored = [
     ["Runtime", version.runtime],
     ["Artifact SHA-256", h("code", {}, version.artifact_sha256)],
   ];
+  if (version.source === "imported") {
+    fill(byId("lineage"), pairs([...importedPairs(version.imported), ["Imported", when(version.created_at)], ...stored]));
+    return;
+  }
   if (version.online) {
     fill(
       byId("lineage"),
@@ -91,6 +110,10 @@ async function showPlots(version) {
   const note = byId("plots-note");
   if (!version.has_evaluation) {
     // Known from the version itself: no request that could only answer 404.
+    if (version.source === "imported") {
+      fill(container, h("p", { class: "muted", "data-testid": "no-evaluation" }, "An imported version has no training plots: it was trained outside mlserve."));
+      return;
+    }
     fill(container, h("p", { class: "muted", "data-testid": "no-evaluation" }, "No evaluation was recorded for this version: it was registered before mlserve recorded plot data."));
     return;
   }
@@ -174,13 +197,15 @@ function wireAliasForm() {
 async function main() {
   wireAliasForm();
   const version = await getJson(versionPath);
-  const made = version.online ? `online update of v${version.online.parent_version}` : "trained";
+  const made = version.source === "imported" ? "imported" : version.online ? `online update of v${version.online.parent_version}` : "trained";
   byId("version-summary").textContent = `${version.algorithm} · ${version.task} · ${made} ${when(version.created_at)}`;
   showAliases(version.aliases || []);
   showMetrics(version);
   showLineage(version);
   showCv(version);
   showSignature(version.signature);
+  fill(byId("columns"), columnsTable(version.report));
+  fill(byId("leaderboard"), leaderboardTable(version.report));
   showParams(version.params);
   await Promise.all([liveMetrics(version), drift(version), showPlots(version)]);
 }

@@ -8,8 +8,26 @@ function rowsName(e) {
   return e.rows === "guard window" ? "guard window rows" : "test rows";
 }
 
+// The rows and repeats the importance was computed on within its time budget
+// (evaluation.permutation_importance_sample; absent before mlserve recorded it).
+function importanceSample(e) {
+  const s = e.permutation_importance_sample;
+  if (!s) return "";
+  const budget = s.budget_s === null || s.budget_s === undefined ? "" : ` within ${number(s.budget_s)} s`;
+  return `: ${number(s.rows)} rows, ${number(s.repeats)} repeats${budget}`;
+}
+
+function trainingText(e) {
+  const t = e.training;
+  const loss = t.loss === "mse" ? "mean squared error on the standardised target" : "cross-entropy";
+  const best = t.best_epoch ? `; the weights of the best epoch (${number(t.best_epoch)}, marked) are kept` : "";
+  const online = t.online_updates ? `, then ${number(t.online_updates)} passes of online updates (dots)` : "";
+  return `Train and validation loss (${loss}) for each of the ${number(t.epochs)} epochs${best}${online}. Trained on ${t.device} (${number(t.threads)} CPU thread${t.threads === 1 ? "" : "s"}), torch ${t.torch_version}.`;
+}
+
 // kind -> [title, description, draw(element, evaluation, version)]; in page order.
 const KINDS = {
+  training: ["Training curve", trainingText, (el, e) => plots.trainingCurve(el, e.training)],
   predicted_vs_actual: [
     "Predicted vs actual",
     (e) => `${rowsName(e)[0].toUpperCase()}${rowsName(e).slice(1)}${e.predicted_vs_actual.n_total > e.predicted_vs_actual.actual.length ? ` (${number(e.predicted_vs_actual.actual.length)} of ${number(e.predicted_vs_actual.n_total)} shown)` : ""}; on the dashed line, predictions are exact.`,
@@ -21,8 +39,13 @@ const KINDS = {
   precision_recall: ["Precision-recall", (e) => (e.precision_recall.length > 1 ? "One class against the rest, per class." : "Positive class."), (el, e) => plots.precisionRecall(el, e.precision_recall)],
   permutation_importance: [
     "Permutation importance",
-    (e) => `How much the score on the ${rowsName(e)} drops when a feature's values are shuffled (mean ± std over repeats).`,
+    (e) => `How much the score on the ${rowsName(e)} drops when a feature's values are shuffled (mean ± std over repeats)${importanceSample(e)}.`,
     (el, e) => plots.importance(el, e.permutation_importance),
+  ],
+  shap_summary: [
+    "Feature contributions (SHAP)",
+    (e) => `Mean |contribution| of each feature to the model's output (${e.shap_summary.output_space}) on ${e.shap_summary.rows} rows of the ${rowsName(e)}, ${e.shap_summary.method} explainer.`,
+    (el, e) => plots.shapSummary(el, e.shap_summary),
   ],
   cv: ["Cross-validation scores", (e) => `Each fold's score (${e.cv.folds} folds).`, (el, e) => plots.cvSpread(el, e.cv)],
 };

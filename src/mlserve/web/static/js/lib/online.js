@@ -1,6 +1,8 @@
 // Online learning in the UI: a version's update lineage and guard decision (the version's
-// `online` field), and a model's online state (GET /api/v1/models/<name>/online).
+// `online` field), and a model's online state with the prequential error of its stream
+// (GET /api/v1/models/<name>/online).
 import { fill, h, number, statusBadge, table, versionUrl, when } from "./dom.js";
+import * as plots from "./plots.js";
 
 export function pairs(entries) {
   return h("dl", { class: "pairs" }, entries.map(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]));
@@ -23,9 +25,27 @@ export function onlineLineage(name, version) {
     ["Made by", "an online update (partial_fit on stored samples)"],
     ["Parent version", h("a", { href: versionUrl(name, online.parent_version), "data-testid": "parent-version" }, `v${online.parent_version}`)],
     ["Lineage root", h("a", { href: versionUrl(name, online.root_version) }, `v${online.root_version}`)],
-    ["Samples applied", sampleRange(online.first_sample_id, online.last_sample_id, online.n_samples)],
+    ["Samples consumed", sampleRange(online.first_sample_id, online.last_sample_id, online.n_samples)],
+    ...(online.n_held_out === undefined
+      ? []
+      : [
+          ["Held out (never learned)", `${number(online.n_held_out)}: kept for the guard's older samples`],
+          ["Replayed", `${number(online.n_replayed)} rows from the reservoir, ${number(online.passes)} passes`],
+        ]),
+    ...(online.prequential ? [["Prequential " + online.prequential.metric, `${number(online.prequential.value)} on the samples it consumed, before learning them`]] : []),
     ["Unseen categories", unseenText(online.unseen_categories)],
   ];
+}
+
+// The sets the guard judged (decisions recorded before there were sets: the window alone).
+function guardSets(guard) {
+  if (guard.sets) return guard.sets;
+  return [{ name: "guard window", n_samples: guard.window.n_samples, candidate: guard.candidate, production: guard.production, judged: true, passed: guard.passed }];
+}
+
+function verdict(set) {
+  if (!set.judged) return "not judged (too few rows)";
+  return set.passed ? "no worse" : "worse";
 }
 
 // The guard's decision: status, reason, both versions' metric on the guard window.
@@ -36,12 +56,16 @@ export function guardDecision(name, version) {
   return [
     h("p", {}, statusBadge(online.status, { "data-testid": "guard-status" }), " ", h("span", { "data-testid": "guard-reason" }, online.reason)),
     table(
-      ["Version", `${guard.metric} on the guard window`],
       [
-        [`v${version.version} (this version)`, number(guard.candidate)],
-        [h("a", { href: versionUrl(name, guard.production_version) }, `v${guard.production_version} (production then)`), number(guard.production)],
+        "Rows",
+        "Count",
+        `v${version.version} (this version)`,
+        h("a", { href: versionUrl(name, guard.production_version) }, `v${guard.production_version} (production then)`),
+        h("a", { href: versionUrl(name, online.root_version) }, `v${online.root_version} (lineage root)`),
+        "Verdict",
       ],
-      { numeric: [1] },
+      guardSets(guard).map((set) => [set.name, number(set.n_samples), number(set.candidate), number(set.production), number(set.root ?? null), verdict(set)]),
+      { numeric: [1, 2, 3, 4], caption: `${guard.metric} on each set of rows neither version learned from; the lineage root's is shown, not judged` },
     ),
     pairs([
       ["Guard window", sampleRange(window.first_sample_id, window.last_sample_id, window.n_samples)],
@@ -71,11 +95,14 @@ export function onlineState(name, state, versions) {
     pairs([
       ["Learns incrementally", state.incremental ? "yes (partial_fit)" : "no"],
       ["Head version", h("a", { href: versionUrl(name, state.head_version), "data-testid": "online-head" }, `v${state.head_version}`)],
-      ["Applied up to", state.cursor ? `sample #${number(state.cursor)}` : "none yet"],
+      ["Consumed up to", state.cursor ? `sample #${number(state.cursor)}` : "none yet"],
       ["Samples stored", number(state.samples)],
       ["Waiting", h("span", { "data-testid": "online-pending" }, number(state.pending))],
       ["Last update", state.updated_at ? when(state.updated_at) : "none yet"],
       ["Last error", state.last_error ? h("span", { class: "error-text" }, state.last_error) : "none"],
+      ["Running now", (state.updates_running || []).length
+        ? (state.updates_running || []).map((run) => `since ${when(run.started_at)} (worker ${run.worker_id})`).join("; ")
+        : "no update"],
     ]),
   );
   if (candidates.length) {
@@ -93,6 +120,30 @@ export function onlineState(name, state, versions) {
   return parts;
 }
 
+// The prequential error of the stream: each sample predicted by the version live when it
+// arrived, before any update learned it; per update (a window of the stream) and per version.
+function prequentialPart(summary) {
+  if (!summary) return { parts: [h("p", { class: "muted", "data-testid": "prequential-empty" }, "No prequential error yet: it is measured by the first online update.")], plot: null };
+  const plot = h("div", { class: "plot", "data-plot": "prequential" });
+  const parts = [
+    h("h3", {}, "Prequential error"),
+    h(
+      "p",
+      { "data-testid": "prequential-summary" },
+      `${summary.metric} ${number(summary.value)} over ${number(summary.n_samples)} samples, each predicted by the version live when it arrived, before any update learned it (no feedback needed).`,
+    ),
+    h("figure", {}, h("figcaption", {}, `Prequential ${summary.metric} per update and cumulative, by the last sample id of each update`), plot),
+    table(
+      ["Scored by", "Samples", summary.metric],
+      summary.by_version.map((entry) => [`v${entry.version}`, number(entry.n_samples), number(entry.value)]),
+      { numeric: [1, 2], caption: "Per version live when the samples arrived" },
+    ),
+  ];
+  return { parts, plot };
+}
+
 export function renderOnlineState(container, name, state, versions) {
-  fill(container, onlineState(name, state, versions));
+  const prequential = state.incremental ? prequentialPart(state.prequential) : { parts: [], plot: null };
+  fill(container, onlineState(name, state, versions), prequential.parts);
+  if (prequential.plot) plots.prequential(prequential.plot, state.prequential);
 }

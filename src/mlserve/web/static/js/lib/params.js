@@ -1,5 +1,6 @@
 // Inputs for an estimator's hyper-parameters, from GET /api/v1/algorithms:
-// {name, default, type, choices, minimum, maximum, exclusive_minimum, exclusive_maximum, nullable}.
+// {name, default, type, items, choices, minimum, maximum, exclusive_minimum, exclusive_maximum,
+// nullable}; an "array" of integer items (hidden_layer_sizes) is typed as "256, 128".
 import { h } from "./dom.js";
 
 function bound(value, infinite) {
@@ -21,7 +22,8 @@ function show(value) {
 function hintText(param) {
   const parts = [`default ${show(param.default)}`];
   const range = rangeText(param);
-  if (range) parts.push(`range ${range}`);
+  if (param.type === "array") parts.push(`comma-separated ${param.items || "value"}s${range ? `, each in ${range}` : ""}`);
+  else if (range) parts.push(`range ${range}`);
   if (param.nullable && param.type !== "boolean" && !param.choices) parts.push("empty: None");
   return parts.join(" · ");
 }
@@ -35,7 +37,19 @@ function choicesSelect(id, param, options) {
   return select;
 }
 
+// "256, 128" -> [256, 128]; anything else is sent as typed, for the server to name the field.
+function arrayControl(id, param) {
+  const input = h("input", { id, name: param.name, type: "text", inputmode: "numeric", value: param.default.join(", "), placeholder: "e.g. 256, 128" });
+  input.read = () => {
+    const parts = input.value.split(/[\s,]+/).filter((part) => part !== "");
+    const values = parts.map(Number);
+    return parts.length && values.every(Number.isInteger) ? values : input.value;
+  };
+  return input;
+}
+
 function control(id, param) {
+  if (param.type === "array" && Array.isArray(param.default)) return arrayControl(id, param);
   if (param.choices && param.choices.length) {
     const options = [...param.choices];
     if ((param.nullable || param.default === null) && !options.includes(null)) options.push(null);

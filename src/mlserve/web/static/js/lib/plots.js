@@ -215,3 +215,124 @@ export function drift(element, features, psi) {
     annotations: [label(psi.moderate, `moderate ${psi.moderate}`), label(psi.drift_at, `drift ${psi.drift_at}`)],
   });
 }
+
+// A network's training record: train and validation loss per epoch, online update passes
+// as dots after them, the best epoch (whose weights were kept) as a dashed line.
+export function trainingCurve(element, { curve, best_epoch: best }) {
+  const fit = curve.epoch.map((_e, i) => i).filter((i) => !curve.online[i]);
+  const online = curve.epoch.map((_e, i) => i).filter((i) => curve.online[i]);
+  const pick = (key, rows) => rows.map((i) => curve[key][i]);
+  const line = (name, key, colour) => ({
+    type: "scatter",
+    mode: "lines",
+    name,
+    x: pick("epoch", fit),
+    y: pick(key, fit),
+    line: { color: colour, width: 2 },
+    hovertemplate: `epoch %{x}<br>${name} %{y:.5g}<extra></extra>`,
+  });
+  const traces = [line("train loss", "train_loss", ACCENT)];
+  if (pick("valid_loss", fit).some((v) => v !== null)) traces.push(line("validation loss", "valid_loss", PALETTE[1]));
+  if (online.length) {
+    traces.push({
+      type: "scatter",
+      mode: "markers",
+      name: "online update passes",
+      x: pick("epoch", online),
+      y: pick("train_loss", online),
+      marker: { color: PALETTE[2], size: 6 },
+      hovertemplate: "pass %{x}<br>train loss %{y:.5g}<extra></extra>",
+    });
+  }
+  const layout = {
+    xaxis: axis("Epoch"),
+    yaxis: axis("Loss", { type: "log" }),
+    showlegend: true,
+    legend: { orientation: "h", y: 1.02, yanchor: "bottom", x: 0 },
+    margin: { l: 64, r: 16, t: 32, b: 48 },
+  };
+  if (best) {
+    layout.shapes = [{ type: "line", xref: "x", yref: "paper", x0: best, x1: best, y0: 0, y1: 1, line: { color: "#5f6368", dash: "dash", width: 1.5 } }];
+    layout.annotations = [{ xref: "x", yref: "paper", x: best, y: 1, text: `best epoch ${best}`, showarrow: false, xanchor: "left", yanchor: "top", font: { size: 11, color: "#4d5561" } }];
+  }
+  return draw(element, traces, layout);
+}
+
+// Prequential error of an online model's stream ({metric, by_update: [{last_sample_id,
+// value, cumulative, first_sample_id, scored_by}]}): per update as markers, cumulative as a line.
+export function prequential(element, summary) {
+  const updates = summary.by_update;
+  const x = updates.map((u) => u.last_sample_id);
+  const hover = updates.map((u) => `samples #${u.first_sample_id}–#${u.last_sample_id}<br>scored by ${u.scored_by.map((v) => `v${v}`).join(", ")}<br>made v${u.version}`);
+  const perUpdate = {
+    type: "scatter",
+    mode: "lines+markers",
+    name: "per update",
+    x,
+    y: updates.map((u) => u.value),
+    text: hover,
+    marker: { color: ACCENT, size: 7 },
+    line: { color: ACCENT, width: 1 },
+    hovertemplate: `%{text}<br>${text(summary.metric)} %{y}<extra></extra>`,
+  };
+  const cumulative = {
+    type: "scatter",
+    mode: "lines",
+    name: "cumulative",
+    x,
+    y: updates.map((u) => u.cumulative),
+    line: { color: "#c5221f", dash: "dash", width: 2 },
+    hovertemplate: `cumulative ${text(summary.metric)} %{y}<extra></extra>`,
+  };
+  return draw(element, [perUpdate, cumulative], {
+    xaxis: axis("Last sample id of the update"),
+    yaxis: axis(`Prequential ${text(summary.metric)}`),
+    showlegend: true,
+    legend: { orientation: "h", y: 1.02, yanchor: "bottom", x: 0 },
+    margin: { l: 64, r: 16, t: 32, b: 48 },
+  });
+}
+
+// One explained row ({base_value, output, contributions: {feature: value}}): a waterfall from
+// the base value through each feature's contribution (largest first) to the model's output.
+export function waterfall(element, row, outputSpace, limit = 15) {
+  const entries = Object.entries(row.contributions).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+  const shown = entries.slice(0, limit);
+  const rest = entries.slice(limit).reduce((sum, [, value]) => sum + value, 0);
+  if (entries.length > limit) shown.push([`${entries.length - limit} other features`, rest]);
+  const trace = {
+    type: "waterfall",
+    orientation: "h",
+    measure: ["absolute", ...shown.map(() => "relative"), "total"],
+    y: ["base value", ...shown.map(([feature]) => text(feature)), `output (${outputSpace})`],
+    x: [row.base_value, ...shown.map(([, value]) => value), row.output],
+    increasing: { marker: { color: "#c5221f" } },
+    decreasing: { marker: { color: ACCENT } },
+    totals: { marker: { color: "#5f6368" } },
+    connector: { line: { color: "#9aa0a6" } },
+    hovertemplate: "%{y}<br>%{x}<extra></extra>",
+  };
+  element.style.height = `${Math.max(240, 80 + 26 * (shown.length + 2))}px`;
+  return draw(element, [trace], {
+    xaxis: axis(`Model output (${outputSpace})`),
+    yaxis: axis("", { type: "category", autorange: "reversed" }),
+  });
+}
+
+// [{feature, mean_abs}] largest first: mean |SHAP contribution| per feature.
+export function shapSummary(element, summary, limit = 25) {
+  const shown = summary.features.slice(0, limit);
+  const trace = {
+    type: "bar",
+    orientation: "h",
+    y: shown.map((row) => text(row.feature)),
+    x: shown.map((row) => row.mean_abs),
+    marker: { color: ACCENT },
+    hovertemplate: "%{y}<br>%{x}<extra></extra>",
+  };
+  element.style.height = `${Math.max(220, 60 + 26 * shown.length)}px`;
+  return draw(element, [trace], {
+    xaxis: axis(`Mean |contribution| (${summary.output_space})`),
+    yaxis: axis("", { type: "category", autorange: "reversed" }),
+  });
+}

@@ -1,0 +1,191 @@
+"""Reading an uploaded file within limits: format sniffing, CSV shape, Parquet footer.
+
+Nothing here trusts the file. A CSV must be UTF-8 text without NUL bytes or other
+binary control characters, must not be a text pickle, and is counted row by row
+against the limits. A Parquet file is read by :mod:`mlserve.datasets.parquet`
+(footer first). Every refusal is a 4xx naming the column or the limit.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import pickletools
+import re
+from typing import Any
+
+import pandas as pd
+
+from mlserve.datasets.limits import UploadLimits, check_columns, too_many_rows
+from mlserve.datasets.parquet import read_parquet
+from mlserve.errors import UnsupportedMediaType, ValidationFailed
+
+PARQUET_MAGIC = b"PAR1"
+CSV_SNIFF_BYTES = 64 * 1024
+# C0 controls other than tab, line feed, vertical tab, form feed and carriage return.
+BINARY_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f]")
+
+
+def detect_format(filename: str, head: bytes) -> str:
+    """Return ``"parquet"`` or ``"csv"`` from the file's first bytes and name.
+
+    Raises
+    ------
+    UnsupportedMediaType
+        If the bytes are neither Parquet nor UTF-8 text, or the text holds NUL
+        bytes or other binary control characters (``\\x00``-``\\x08``,
+        ``\\x0e``-``\\x1f``).
+    """
+    if head.startswith(PARQUET_MAGIC):
+        return "parquet"
+    if filename.lower().endswith(".parquet"):
+        raise UnsupportedMediaType("file is named .parquet but is not Parquet", {"field": "file"})
+    sniff = head[:CSV_SNIFF_BYTES]
+    try:
+        sniff.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character may be cut at the sniff boundary.
+        if exc.start < len(sniff) - 4:
+            raise UnsupportedMediaType(
+                "file is neither CSV (UTF-8 text) nor Parquet", {"field": "file"}
+            ) from exc
+    found = BINARY_CONTROL.search(sniff)
+    if found is not None:
+        what = "NUL byte" if found.group() == b"\x00" else f"control byte {found.group()!r}"
+        raise UnsupportedMediaType(
+            f"file is binary, not CSV text: {what} at byte {found.start()}",
+            {"field": "file", "byte": found.start()},
+        )
+    return "csv"
+
+
+def check_csv_text(data: bytes) -> None:
+    """Refuse a NUL byte anywhere, and a file that is a text pickle (protocols 0 and 1).
+
+    The pickle test walks opcodes with :func:`pickletools.genops`, which decodes
+    and never builds objects; CSV text fails it at its first byte or two.
+
+    Raises
+    ------
+    UnsupportedMediaType
+    """
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise UnsupportedMediaType(
+            f"file is binary, not CSV text: NUL byte at byte {nul}", {"field": "file", "byte": nul}
+        )
+    if looks_like_pickle(data):
+        raise UnsupportedMediaType(
+            "file is a Python pickle, not CSV; mlserve never reads pickles", {"field": "file"}
+        )
+
+
+def looks_like_pickle(data: bytes) -> bool:
+    """Whether ``data`` is a whole pickle opcode stream ending in ``STOP`` (nothing run)."""
+    if not data.rstrip().endswith(b"."):
+        return False
+    try:
+        for opcode, _, position in pickletools.genops(io.BytesIO(data)):
+            if opcode.name == "STOP":
+                return not data[(position or 0) + 1 :].strip()
+    except Exception:  # any decoding failure means "not a pickle"
+        return False
+    return False
+
+
+def check_csv_shape(data: bytes, max_columns: int, max_rows: int | None = None) -> None:
+    """Reject a CSV with no header, duplicate or empty column names, ragged rows, or too many.
+
+    The file is read row by row (never decoded whole), so a refusal comes at the
+    first row past a limit.
+
+    Raises
+    ------
+    ValidationFailed
+        With ``details.field`` ``"file"`` (and ``line`` for a ragged row,
+        ``limit`` for a cap).
+    """
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", errors="replace", newline="")
+    reader = csv.reader(text)
+    try:
+        _check_csv_rows(reader, max_columns, max_rows)
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (128 KiB)
+        raise ValidationFailed(
+            f"line {reader.line_num}: {exc}", {"field": "file", "line": reader.line_num}
+        ) from exc
+
+
+def _check_csv_rows(reader: Any, max_columns: int, max_rows: int | None) -> None:
+    header = next(reader, None)
+    if not header or all(not h.strip() for h in header):
+        raise ValidationFailed("file is empty: no header row", {"field": "file"})
+    check_columns(header, max_columns)
+    width = len(header)
+    rows = 0
+    for row in reader:
+        if row and len(row) != width:
+            raise ValidationFailed(
+                f"line {reader.line_num} has {len(row)} fields, the header has {width}",
+                {"field": "file", "line": reader.line_num, "expected": width, "found": len(row)},
+            )
+        rows += bool(row)
+        if max_rows is not None and rows > max_rows:
+            raise too_many_rows(max_rows)
+
+
+def parse_upload(
+    filename: str, data: bytes, max_columns: int, limits: UploadLimits | None = None
+) -> tuple[pd.DataFrame, str]:
+    """Parse an uploaded file into a DataFrame.
+
+    Parameters
+    ----------
+    filename : str
+        Client-side file name (used only as a format hint and label).
+    data : bytes
+        The whole file.
+    max_columns : int
+        Most columns accepted.
+    limits : UploadLimits, optional
+        Row and size limits (default: :class:`UploadLimits` defaults).
+
+    Returns
+    -------
+    frame : DataFrame of shape (n_rows, n_columns)
+    source_format : {"csv", "parquet"}
+
+    Raises
+    ------
+    ValidationFailed
+        Empty file, no rows, ragged CSV (names the line), duplicate columns, a
+        limit passed, a Parquet column of a type mlserve does not read.
+    UnsupportedMediaType
+        Not CSV or Parquet; binary text or a pickle.
+    """
+    limits = limits or UploadLimits(max_columns=max_columns)
+    if not data.strip():
+        raise ValidationFailed("file is empty", {"field": "file"})
+    source_format = detect_format(filename, data[:CSV_SNIFF_BYTES])
+    if source_format == "parquet":
+        frame = read_parquet(data, limits)
+    else:
+        check_csv_text(data)
+        check_csv_shape(data, max_columns, limits.max_rows)
+        try:
+            frame = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise ValidationFailed(f"CSV could not be parsed: {exc}", {"field": "file"}) from exc
+    if frame.empty:
+        raise ValidationFailed("file has a header but no data rows", {"field": "file"})
+    return normalise(frame), source_format
+
+
+def normalise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Column names as str; text columns as Python ``object`` strings."""
+    frame.columns = [str(c) for c in frame.columns]
+    for name in frame.columns:
+        if not (
+            pd.api.types.is_numeric_dtype(frame[name]) or pd.api.types.is_bool_dtype(frame[name])
+        ):
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    return frame.reset_index(drop=True)

@@ -1,0 +1,187 @@
+"""The explanation service: per-row SHAP contributions of the version a request selects.
+
+``POST /api/v1/models/{name}/explain`` takes the body of a prediction and selects the
+version as a prediction does (alias, version, traffic policy and routing key:
+:meth:`mlserve.registry.traffic.Route.choose`), so that an explanation is of the
+version that would answer. The explainer (:mod:`mlserve.training.explain`) is built
+once per version and kept in a small per-process cache (:class:`ExplainerCache`); it
+explains the scikit-learn pipeline of the version's artifact (sha256-checked, loaded
+with the allow-list of :func:`mlserve.serving.loader.load_pipeline`), whatever runtime
+serves its predictions.
+
+The background sample of the linear and permutation explainers is the one the training
+job stored with the version (``explain_background`` in its evaluation); a version
+made by an online update uses its lineage root's; a version trained before
+explanations existed draws 100 seeded rows from its dataset if the dataset is still
+stored, else its explanations are refused (422). TreeSHAP needs none.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+
+from mlserve.context import Context
+from mlserve.datasets import service as datasets
+from mlserve.errors import PayloadTooLarge, ValidationFailed
+from mlserve.serving.loader import load_pipeline
+from mlserve.serving.predict import EXTRA_CHOICES, count_rows, validated_columns
+from mlserve.serving.validation import InstanceValidator
+from mlserve.store.orm import ModelVersion
+from mlserve.training.explain import BACKGROUND_ROWS, PipelineExplainer, needs_background
+from mlserve.training.signature import model_frame, to_json_scalar
+
+Entry = tuple[PipelineExplainer, InstanceValidator]
+
+
+class ExplainerCache:
+    """Least-recently-used explainers of this process, keyed by version and artifact digest.
+
+    Parameters
+    ----------
+    capacity : int
+        Explainers kept at most.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[tuple[str, int, str], Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, str]) -> Entry | None:
+        """The cached entry of ``key`` (model, version, sha256) or ``None``."""
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, int, str], entry: Entry) -> None:
+        """Keep ``entry``, forgetting the least recently used beyond the capacity."""
+        with self._lock:
+            self._items[key] = entry
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+
+def explain(
+    ctx: Context,
+    name: str,
+    instances: Any = None,
+    alias: str | None = None,
+    version: int | None = None,
+    *,
+    inputs: Any = None,
+    routing_key: str | None = None,
+    extra: str = "refuse",
+) -> dict[str, Any]:
+    """Explain ``instances`` (or columnar ``inputs``) with the version they select.
+
+    ``instances``, ``inputs``, ``routing_key`` and ``extra`` (keys that are not
+    features: ``"refuse"`` or ``"ignore"``) as in :func:`mlserve.serving.predict.predict`.
+
+    Returns
+    -------
+    dict
+        ``model_name``, ``model_version``, ``method`` (linear, tree, permutation),
+        ``output_space`` (raw, log-odds, probability), ``features``, and
+        ``explanations``: per row ``prediction`` (the model's answer), ``class`` (the
+        class explained, classifiers), ``output`` (the model's output in
+        ``output_space``), ``base_value`` and ``contributions`` ({feature: value},
+        adding up to ``output - base_value``).
+
+    Raises
+    ------
+    PayloadTooLarge
+        More rows than ``explain_max_rows``.
+    ValidationFailed
+        A row does not match the signature; no background sample for the version;
+        the explanation ran over ``explain_budget_s``.
+    NotFound, Conflict
+        As :func:`mlserve.serving.predict.predict`.
+    """
+    field, n_rows = count_rows(instances, inputs)
+    limit = ctx.settings.explain_max_rows
+    if n_rows > limit:
+        raise PayloadTooLarge(
+            f"{n_rows} rows exceed explain_max_rows={limit}", {"field": field, "limit": limit}
+        )
+    if extra not in EXTRA_CHOICES:
+        raise ValidationFailed('extra must be "refuse" or "ignore"', {"field": "extra"})
+    started = time.perf_counter()
+    row = ctx.resolver.route(name, alias=alias, version=version).choose(routing_key)
+    explainer, validator = _explainer(ctx, row)
+    columns = validated_columns(validator, instances, inputs, extra)
+    frame = validator.frame(columns)
+    budget = ctx.settings.explain_budget_s - (time.perf_counter() - started)
+    explained = explainer.explain(frame, max(budget, 0.0))
+    assert explained.predictions is not None
+    rows = []
+    for i, prediction in enumerate(explained.predictions.tolist()):
+        item: dict[str, Any] = {
+            "prediction": to_json_scalar(prediction),
+            "output": float(explained.output[i]),
+            "base_value": float(explained.base[i]),
+            "contributions": dict(
+                zip(explained.features, explained.contributions[i].tolist(), strict=True)
+            ),
+        }
+        if explained.explained is not None:
+            item["class"] = to_json_scalar(explained.explained[i])
+        rows.append(item)
+    return {
+        "model_name": row.model_name,
+        "model_version": row.version,
+        "method": explained.method,
+        "output_space": explained.output_space,
+        "features": explained.features,
+        "explanations": rows,
+    }
+
+
+def _explainer(ctx: Context, row: ModelVersion) -> Entry:
+    key = (row.model_name, row.version, row.artifact_sha256)
+    found = ctx.explainers.get(key)
+    if found is not None:
+        return found
+    pipeline = load_pipeline(ctx.store.get_bytes(row.artifact_key, row.artifact_sha256))
+    background = background_of(ctx, row) if needs_background(pipeline) else None
+    classes = row.signature["output"].get("classes")
+    entry = (
+        PipelineExplainer(pipeline, classes=classes, background=background),
+        InstanceValidator(row.signature),
+    )
+    ctx.explainers.put(key, entry)
+    return entry
+
+
+def background_of(ctx: Context, row: ModelVersion) -> pd.DataFrame | None:
+    """The version's background sample: stored at training (its own, else its lineage
+    root's), else 100 seeded rows of its dataset if still stored, else ``None``."""
+    with ctx.db.session() as session:
+        for number in dict.fromkeys([row.version, row.root_version]):
+            evaluation = session.scalar(
+                select(ModelVersion.evaluation).where(
+                    ModelVersion.model_name == row.model_name, ModelVersion.version == number
+                )
+            )
+            stored = (evaluation or {}).get("explain_background")
+            if stored:
+                return model_frame(pd.DataFrame.from_records(stored), row.signature)
+    dataset = datasets.find_dataset(ctx, row.dataset_id) if row.dataset_id else None
+    if dataset is None:
+        return None
+    try:
+        frame = datasets.read_frame(ctx, dataset)
+    except Exception:  # missing or damaged file: no background
+        return None
+    names = [f["name"] for f in row.signature["inputs"]]
+    if not set(names) <= set(frame.columns):
+        raise ValidationFailed("the version's dataset lacks its features", {"field": "version"})
+    sample = frame[names].sample(min(BACKGROUND_ROWS, len(frame)), random_state=0)
+    return model_frame(sample, row.signature)
