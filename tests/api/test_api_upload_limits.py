@@ -52,6 +52,13 @@ def _pandas_meta_without_name() -> bytes:
     return json.dumps(meta).encode()
 
 
+def _unchecked_text(values: list[bytes]) -> pa.Array:
+    """A string array of raw bytes, built without pyarrow's UTF-8 check."""
+    offsets = np.cumsum([0, *map(len, values)]).astype(np.int32)
+    buffers = [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(values))]
+    return pa.Array.from_buffers(pa.string(), len(values), buffers)
+
+
 HOSTILE_PARQUET = {
     "map column": (
         lambda: _parquet(
@@ -88,6 +95,14 @@ HOSTILE_PARQUET = {
     "column name not UTF-8": (
         lambda: _parquet(pa.table({"zq": [1, 2]}), store_schema=False).replace(b"zq", b"z\xfb"),
         "not UTF-8",
+    ),
+    # Found by the upload target in CI (crash-ae7bdd8a...): the Parquet reader does not
+    # check UTF-8 in text values, and pandas failed on them after the upload was read.
+    "text value not UTF-8": (
+        lambda: _parquet(
+            pa.table({"sex": _unchecked_text([b"ok", b"f\xff\xfeale"]), "x": [1.0, 2.0]})
+        ),
+        "Invalid UTF8",
     ),
     "columns over max_dataset_columns": (
         lambda: _parquet(pa.table({f"c{i}": [1] for i in range(51)})),
