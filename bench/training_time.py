@@ -22,6 +22,17 @@ pipeline (:func:`mlserve.training.fit.build_pipeline`) fitted on the same 80 % s
 once per cross-validation fold and once on the whole split, as the job fits it. Runs
 alternate (fit, job, fit, job...) so that load from elsewhere falls on both; the ratio
 of the medians is printed (issue 16's target for torch_mlp: at most 1.25).
+
+``--matrix`` does the same for issue 14's table, in one run: california (regression),
+the Titanic-style table of ``tests/titanic.py`` (800 rows, classification, uploaded "as
+is": the job leaves out the id columns and the in-process fit gets the features the job
+used) and scikit-learn's digits (1,797 rows, 64 features, 10 classes), each with the
+linear model of its task (linear_regression or logistic_regression), random_forest and
+gradient_boosting; the in-process side is the same pipeline, split and folds
+(:func:`mlserve.training.split.split`, :func:`mlserve.training.split.cv_splitter`). One
+untimed job first (gradient_boosting on Titanic) pays what the first job of a worker
+process pays once: imports (skops: about 2.5 s) and compiling shap's numba kernels (4-9
+s; cached on disk after the first process, :mod:`mlserve.training.shap_jit`).
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ from mlserve.settings import Settings
 from mlserve.training.fit import build_pipeline, train
 from mlserve.training.signature import infer_signature, model_frame
 from mlserve.training.spec import TrainSpec
+from mlserve.training.split import cv_splitter, split
 
 DATA = Path(
     os.environ.get("MLSERVE_TEST_CALIFORNIA_CSV")
@@ -120,13 +132,99 @@ def compare_with_job(spec: TrainSpec, repeats: int) -> None:
         print(f"median {what}: in process {fit:.2f} s, job {job:.2f} s, ratio {job / fit:.3f}")
 
 
+def _datasets() -> dict[str, tuple[bytes, str, str]]:
+    """name -> (CSV bytes, target, task) for ``--matrix``."""
+    import sys
+
+    from sklearn.datasets import load_digits
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from titanic import titanic_csv  # the generated table of the tests
+
+    digits = load_digits(as_frame=True).frame
+    return {
+        "titanic": (titanic_csv(), "Survived", "classification"),
+        "california": (DATA.read_bytes(), TARGET, "regression"),
+        "digits": (digits.to_csv(index=False).encode(), "target", "classification"),
+    }
+
+
+def fit_like_job(frame: pd.DataFrame, spec: TrainSpec, task: str) -> float:
+    """Wall seconds to fit the spec's pipeline on its split as a job does: each
+    cross-validation fold, then the whole training split."""
+    data = split(frame, spec, task)
+    pipeline = build_pipeline(spec, task, data.signature, {"device": "cpu"})
+    started = time.perf_counter()
+    if spec.cv_folds:
+        for fit_rows, _rows in cv_splitter(spec, task, data.y_train).split(
+            data.X_train, data.y_train
+        ):
+            clone(pipeline).fit(data.X_train.iloc[fit_rows], data.y_train.iloc[fit_rows])
+    pipeline.fit(data.X_train, data.y_train)
+    return time.perf_counter() - started
+
+
+def matrix(repeats: int) -> None:
+    """Issue 14's table: job wall time against the same fits in process, per dataset and
+    algorithm, runs alternating; prints one line per cell and the ratio of the medians."""
+    rows = []
+    with tempfile.TemporaryDirectory() as home:
+        settings = Settings(home=Path(home), jobs_immediate=True, auth=False, log_level="WARNING")
+        client = create_app(settings).test_client()
+        warm_up = True
+        for name, (csv, target, task) in _datasets().items():
+            form = {"file": (io.BytesIO(csv), f"{name}.csv")}
+            dataset = client.post("/api/v1/datasets", data=form).get_json()
+            if warm_up and name == "titanic":
+                started = time.perf_counter()
+                body = {"dataset_id": dataset["id"], "target": target, "model_name": "warm-up"}
+                job = client.post(
+                    "/api/v1/training-jobs", json={**body, "algorithm": "gradient_boosting"}
+                ).get_json()
+                print(f"warm-up job {time.perf_counter() - started:.2f} s ({job['status']})")
+                warm_up = False
+            frame = pd.read_csv(io.BytesIO(csv))
+            linear = "linear_regression" if task == "regression" else "logistic_regression"
+            for algorithm in (linear, "random_forest", "gradient_boosting"):
+                spec = TrainSpec(
+                    dataset_id=dataset["id"],
+                    target=target,
+                    algorithm=algorithm,
+                    model_name=f"{name}-{algorithm}".replace("_", "-"),
+                )
+                fits, jobs = [], []
+                for _ in range(repeats):
+                    started = time.perf_counter()
+                    job = client.post("/api/v1/training-jobs", json=spec.model_dump()).get_json()
+                    jobs.append(time.perf_counter() - started)
+                    assert job["status"] == "succeeded", job
+                    used = [c["name"] for c in job["report"]["columns"] if c["used"]]
+                    fits.append(
+                        fit_like_job(frame, spec.model_copy(update={"features": used}), task)
+                    )
+                fit, took = statistics.median(fits), statistics.median(jobs)
+                rows.append((name, algorithm, fit, took))
+                print(
+                    f"{name:<11} {algorithm:<20} in process {fit:7.2f} s  job {took:7.2f} s  "
+                    f"ratio {took / fit:5.2f}",
+                    flush=True,
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algorithm", default="gradient_boosting")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--job", action="store_true", help="a job against the same fits")
     parser.add_argument("--cv-folds", type=int, default=5)
+    parser.add_argument("--matrix", action="store_true", help="issue 14's table, one run")
     args = parser.parse_args()
+    if args.matrix:
+        print(
+            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} CPUs"
+        )
+        matrix(args.repeats)
+        return
     spec = TrainSpec(
         dataset_id="bench",
         target=TARGET,

@@ -38,6 +38,7 @@ from mlserve.settings import Settings
 from mlserve.store.database import Database
 from mlserve.store.location import open_store
 from mlserve.store.queue import ONLINE_UPDATE, TRAIN, open_queue
+from mlserve.training import shap_jit
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def build_context(settings: Settings) -> Context:
         A rate limit setting that is not a rate.
     """
     settings.home.mkdir(parents=True, exist_ok=True)
+    shap_jit.set_cache_dir(settings.home / "cache" / "numba")
     db = Database(settings.resolved_database_url)
     store = open_store(settings.resolved_artifact_root, settings.artifact_file_mode_bits)
     models = ModelCache(settings=settings, db=db, store=store)

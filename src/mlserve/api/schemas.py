@@ -510,7 +510,10 @@ class ImportanceSampleOut(Schema):
     repeats = Integer(required=True, metadata={"description": "shuffles per feature"})
     budget_s = Float(
         allow_none=True,
-        metadata={"description": "time allowed, in seconds: half the fit time, at least 1"},
+        metadata={
+            "description": "time allowed, in seconds: a tenth of the fitting time "
+            "(cross-validation and final fit), at least 0.25"
+        },
     )
 
 

@@ -2,11 +2,13 @@
 
 The permutation importance (:func:`mlserve.training.evaluation.budgeted_importances`)
 and the SHAP summary (:func:`mlserve.training.explain_record.training_record`) each get
-:func:`extras_budget_s`: half the time of the final fit, at least
-:data:`EXTRAS_FLOOR_S`. Together they then take no longer than the fit itself (the
-floor aside), however slow the model is to predict or to explain. They meet it by
-sampling: fewer permutation repeats and rows (:func:`plan_importance`), fewer explained
-rows; the evaluation records what was used.
+:func:`extras_budget_s`: a tenth of the fitting (the cross-validation folds and the final
+fit), at least :data:`EXTRAS_FLOOR_S`. Together they then add at most a fifth to the fits
+(the floor aside), however slow the model is to predict or to explain, so that a job
+costs at most about 1.3x the same fits in a notebook (issue 14, ``bench/training_time.py
+--matrix``; the rest is loading, compiling and registering). They meet it by sampling:
+fewer permutation repeats and rows (:func:`plan_importance`), fewer explained rows; the
+evaluation records what was used.
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ from typing import Any
 IMPORTANCE_REPEATS = 5
 MIN_IMPORTANCE_REPEATS = 2  # the fewest that still give a spread (std)
 MIN_IMPORTANCE_ROWS = 100
-EXTRAS_FIT_FRACTION = 0.5
-EXTRAS_FLOOR_S = 1.0
+EXTRAS_FIT_FRACTION = 0.1
+EXTRAS_FLOOR_S = 0.25
 TIMING_TRIES = 3
 
 
 def extras_budget_s(fit_seconds: float) -> float:
     """Time budget of each evaluation extra (permutation importance, SHAP summary), in
-    seconds: :data:`EXTRAS_FIT_FRACTION` of the final fit's ``fit_seconds``, at least
-    :data:`EXTRAS_FLOOR_S`. Two extras at half the fit each take no longer than the fit
-    together (but for the floor, which keeps fast fits' importances meaningful)."""
+    seconds: :data:`EXTRAS_FIT_FRACTION` of ``fit_seconds`` (the cross-validation folds
+    and the final fit, or an online update's fit), at least :data:`EXTRAS_FLOOR_S`. Two
+    extras at a tenth each add a fifth to the fits (but for the floor, which keeps fast
+    fits' importances meaningful: at least :data:`MIN_IMPORTANCE_ROWS` rows and
+    :data:`MIN_IMPORTANCE_REPEATS` repeats)."""
     return max(EXTRAS_FLOOR_S, EXTRAS_FIT_FRACTION * fit_seconds)
 
 

@@ -45,6 +45,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from mlserve.errors import ValidationFailed
+from mlserve.training.shap_jit import load_shap
 
 TREES = (
     DecisionTreeClassifier, DecisionTreeRegressor, RandomForestClassifier, RandomForestRegressor,
@@ -134,7 +135,7 @@ class PipelineExplainer:
     def __init__(
         self, pipeline: Pipeline, *, classes: list[Any] | None, background: pd.DataFrame | None
     ) -> None:
-        import shap  # heavy (numba): imported on first explanation
+        shap = load_shap()  # heavy (numba): imported on first explanation
 
         self._shap = shap
         self.method = method_of(pipeline)
