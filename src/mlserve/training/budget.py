@@ -4,9 +4,10 @@ The permutation importance (:func:`mlserve.training.evaluation.budgeted_importan
 and the SHAP summary (:func:`mlserve.training.explain_record.training_record`) each get
 :func:`extras_budget_s`: a tenth of the fitting (the cross-validation folds and the final
 fit), at least :data:`EXTRAS_FLOOR_S`. Together they then add at most a fifth to the fits
-(the floor aside), however slow the model is to predict or to explain, so that a job
-costs at most about 1.3x the same fits in a notebook (issue 14, ``bench/training_time.py
---matrix``; the rest is loading, compiling and registering). They meet it by sampling:
+(the floor aside), however slow the model is to predict or to explain: a job of a
+one-minute fit costs about 1.2x the same fits in a notebook, one of a sub-second fit
+0.5-1.5 s more, the floors mostly (``bench/training_time.py --matrix``,
+docs/benchmarks.md). They meet it by sampling:
 fewer permutation repeats and rows (:func:`plan_importance`), fewer explained rows; the
 evaluation records what was used.
 """

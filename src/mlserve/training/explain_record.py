@@ -87,7 +87,7 @@ def _within_budget(
     done = 1
     while done < len(rows):
         spent = time.perf_counter() - started
-        affordable = int((budget_s - spent) / (spent / done))
+        affordable = int((budget_s - spent) / max(spent / done, 1e-6))
         if affordable < 1:
             break
         chunk = min(largest, affordable, len(rows) - done)
