@@ -17,18 +17,15 @@ Figures are from one run.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from inprocess import bench_app, records, train, upload
 from sklearn.datasets import load_breast_cancer
-
-from mlserve import create_app
 
 DATA = Path(
     os.environ.get("MLSERVE_TEST_CALIFORNIA_CSV")
@@ -48,41 +45,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
-    app = create_app(
-        home=Path(tempfile.mkdtemp()),
-        jobs_immediate=True,
-        log_level="WARNING",
-        auth=False,
-        rate_limit_per_ip="off",
-        rate_limit_per_key="off",
-    )
+    app = bench_app()
     client = app.test_client()
     cancer = load_breast_cancer(as_frame=True).frame
     cancer["target"] = np.where(cancer["target"] == 1, "benign", "malignant")
     frames = {"california": pd.read_csv(DATA), "cancer": cancer}
     targets = {"california": "median_house_value", "cancer": "target"}
-    ids = {}
-    for key, frame in frames.items():
-        ids[key] = client.post(
-            "/api/v1/datasets",
-            content_type="multipart/form-data",
-            data={"file": (io.BytesIO(frame.to_csv(index=False).encode()), f"{key}.csv")},
-        ).get_json()["id"]
+    ids = {
+        key: upload(client, frame.to_csv(index=False).encode(), f"{key}.csv")
+        for key, frame in frames.items()
+    }
     for data, algorithm in MODELS:
         name = f"{data}_{algorithm}"
-        job = client.post(
-            "/api/v1/training-jobs",
-            json={
-                "dataset_id": ids[data],
-                "target": targets[data],
-                "algorithm": algorithm,
-                "model_name": name,
-                "cv_folds": 0,
-            },
-        ).get_json()
-        assert job["status"] == "succeeded", job
-        features = frames[data].drop(columns=targets[data]).iloc[[7]]
-        row = features.astype(object).where(features.notna(), None).to_dict(orient="records")
+        train(client, ids[data], target=targets[data], algorithm=algorithm, model_name=name)
+        row = records(frames[data].drop(columns=targets[data]).iloc[[7]])
         url = f"/api/v1/models/{name}/explain"
         first = client.post(url, json={"instances": row})
         assert first.status_code == 200, first.get_json()

@@ -22,16 +22,14 @@ medians and their ratio to the unlogged median. Figures are from one run.
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import orjson
 import pandas as pd
+from inprocess import bench_app, records, train, upload
 
-from mlserve import create_app
 from mlserve.api.current import context_of
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "california_housing.csv"
@@ -43,34 +41,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    app = create_app(
-        home=Path(tempfile.mkdtemp()),
-        jobs_immediate=True,
-        log_level="WARNING",
-        auth=False,
-        rate_limit_per_ip="off",
-        rate_limit_per_key="off",
-    )
+    app = bench_app()
     client = app.test_client()
     ctx = context_of(app)
-    upload = client.post(
-        "/api/v1/datasets",
-        content_type="multipart/form-data",
-        data={"file": (io.BytesIO(DATA.read_bytes()), "california.csv")},
-    ).get_json()
-    job = client.post(
-        "/api/v1/training-jobs",
-        json={
-            "dataset_id": upload["id"],
-            "target": TARGET,
-            "algorithm": "linear_regression",
-            "model_name": "housing",
-            "cv_folds": 0,
-        },
-    ).get_json()
-    assert job["status"] == "succeeded", job
-    features = pd.read_csv(DATA).drop(columns=[TARGET]).head(1)
-    row = features.astype(object).where(features.notna(), None).to_dict(orient="records")
+    dataset_id = upload(client, DATA.read_bytes(), "california.csv")
+    train(client, dataset_id, target=TARGET, algorithm="linear_regression", model_name="housing")
+    row = records(pd.read_csv(DATA).drop(columns=[TARGET]).head(1))
     body = orjson.dumps({"instances": row})
     headers = {"Content-Type": "application/json"}
 

@@ -21,17 +21,15 @@ Figures are from one run.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import orjson
 import pandas as pd
+from inprocess import bench_app, records, train, upload
 
-from mlserve import create_app
 from mlserve.api.current import context_of
 
 DATA = Path(
@@ -48,37 +46,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--shadow-requests", type=int, default=3000)
     args = parser.parse_args()
-    app = create_app(
-        home=Path(tempfile.mkdtemp()),
-        jobs_immediate=True,
-        log_level="WARNING",
-        auth=False,
-        rate_limit_per_ip="off",
-        rate_limit_per_key="off",
-        model_refresh_interval_ms=0,
-    )
+    app = bench_app(model_refresh_interval_ms=0)
     client = app.test_client()
     ctx = context_of(app)
-    upload = client.post(
-        "/api/v1/datasets",
-        content_type="multipart/form-data",
-        data={"file": (io.BytesIO(DATA.read_bytes()), "california.csv")},
-    ).get_json()
+    dataset_id = upload(client, DATA.read_bytes(), "california.csv")
     for algorithm in ("linear_regression", "ridge", "random_forest"):
-        job = client.post(
-            "/api/v1/training-jobs",
-            json={
-                "dataset_id": upload["id"],
-                "target": TARGET,
-                "algorithm": algorithm,
-                "model_name": "housing",
-                "cv_folds": 0,
-                **({"params": {"n_estimators": 50}} if algorithm == "random_forest" else {}),
-            },
-        ).get_json()
-        assert job["status"] == "succeeded", job
-    features = pd.read_csv(DATA).drop(columns=[TARGET]).head(1)
-    row = features.astype(object).where(features.notna(), None).to_dict(orient="records")
+        params = {"n_estimators": 50} if algorithm == "random_forest" else {}
+        train(
+            client,
+            dataset_id,
+            target=TARGET,
+            algorithm=algorithm,
+            model_name="housing",
+            params=params,
+        )
+    row = records(pd.read_csv(DATA).drop(columns=[TARGET]).head(1))
     plain = orjson.dumps({"instances": row})
     keyed = [orjson.dumps({"instances": row, "routing_key": f"user-{i}"}) for i in range(997)]
     headers = {"Content-Type": "application/json"}

@@ -45,14 +45,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import inprocess
 import pandas as pd
 from sklearn.base import clone
-from sklearn.model_selection import KFold, train_test_split
 
-from mlserve import create_app
-from mlserve.settings import Settings
 from mlserve.training.fit import build_pipeline, train
-from mlserve.training.signature import infer_signature, model_frame
 from mlserve.training.spec import TrainSpec
 from mlserve.training.split import cv_splitter, split
 
@@ -83,41 +80,21 @@ def run_once(frame: pd.DataFrame, spec: TrainSpec, task: str) -> dict[str, float
     return stages
 
 
-def fit_in_process(frame: pd.DataFrame, spec: TrainSpec) -> tuple[float, float]:
-    """Wall and CPU seconds to fit the spec's pipeline as a job does: each fold, then the
-    whole split."""
-    y = frame[TARGET].astype("float64")
-    signature = infer_signature(frame.drop(columns=[TARGET]), y, "regression", classes=None)
-    X = model_frame(frame.drop(columns=[TARGET]), signature)
-    X_train, _X_test, y_train, _y_test = train_test_split(
-        X, y, test_size=spec.test_size, random_state=spec.random_state
-    )
-    pipeline = build_pipeline(spec, "regression", signature, {"device": "cpu"})
-    started, cpu = time.perf_counter(), time.process_time()
-    if spec.cv_folds:
-        folds = KFold(spec.cv_folds, shuffle=True, random_state=spec.random_state)
-        for fit_rows, _rows in folds.split(X_train):
-            clone(pipeline).fit(X_train.iloc[fit_rows], y_train.iloc[fit_rows])
-    pipeline.fit(X_train, y_train)
-    return time.perf_counter() - started, time.process_time() - cpu
-
-
 def compare_with_job(spec: TrainSpec, repeats: int) -> None:
     """Print a job's wall (and CPU) time against the same fits in process, alternating, and
     the ratios of the medians. The job runs in this process (``jobs_immediate``), so its
     CPU time is this process's too; on a loaded machine CPU seconds are the steadier."""
     frame = pd.read_csv(DATA)
     with tempfile.TemporaryDirectory() as home:
-        settings = Settings(home=Path(home), jobs_immediate=True, auth=False, log_level="WARNING")
-        app = create_app(settings)
-        client = app.test_client()
-        form = {"file": (io.BytesIO(DATA.read_bytes()), DATA.name)}
-        dataset = client.post("/api/v1/datasets", data=form).get_json()
-        body = {**spec.model_dump(), "dataset_id": dataset["id"]}
+        client = inprocess.bench_app(home=Path(home)).test_client()
+        body = {
+            **spec.model_dump(),
+            "dataset_id": inprocess.upload(client, DATA.read_bytes(), DATA.name),
+        }
         jobs: list[tuple[float, float]] = []
         fits: list[tuple[float, float]] = []
         for run in range(1, repeats + 1):
-            fits.append(fit_in_process(frame, spec))
+            fits.append(fit_like_job(frame, spec, "regression"))
             started, cpu = time.perf_counter(), time.process_time()
             job = client.post("/api/v1/training-jobs", json=body).get_json()
             jobs.append((time.perf_counter() - started, time.process_time() - cpu))
@@ -149,45 +126,44 @@ def _datasets() -> dict[str, tuple[bytes, str, str]]:
     }
 
 
-def fit_like_job(frame: pd.DataFrame, spec: TrainSpec, task: str) -> float:
-    """Wall seconds to fit the spec's pipeline on its split as a job does: each
+def fit_like_job(frame: pd.DataFrame, spec: TrainSpec, task: str) -> tuple[float, float]:
+    """Wall and CPU seconds to fit the spec's pipeline on its split as a job does: each
     cross-validation fold, then the whole training split."""
     data = split(frame, spec, task)
     pipeline = build_pipeline(spec, task, data.signature, {"device": "cpu"})
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     if spec.cv_folds:
         for fit_rows, _rows in cv_splitter(spec, task, data.y_train).split(
             data.X_train, data.y_train
         ):
             clone(pipeline).fit(data.X_train.iloc[fit_rows], data.y_train.iloc[fit_rows])
     pipeline.fit(data.X_train, data.y_train)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def matrix(repeats: int) -> None:
     """Issue 14's table: job wall time against the same fits in process, per dataset and
     algorithm, runs alternating; prints one line per cell and the ratio of the medians."""
-    rows = []
     with tempfile.TemporaryDirectory() as home:
-        settings = Settings(home=Path(home), jobs_immediate=True, auth=False, log_level="WARNING")
-        client = create_app(settings).test_client()
-        warm_up = True
+        client = inprocess.bench_app(home=Path(home)).test_client()
         for name, (csv, target, task) in _datasets().items():
-            form = {"file": (io.BytesIO(csv), f"{name}.csv")}
-            dataset = client.post("/api/v1/datasets", data=form).get_json()
-            if warm_up and name == "titanic":
+            dataset_id = inprocess.upload(client, csv, f"{name}.csv")
+            if name == "titanic":  # the first dataset: one warm-up job
                 started = time.perf_counter()
-                body = {"dataset_id": dataset["id"], "target": target, "model_name": "warm-up"}
-                job = client.post(
-                    "/api/v1/training-jobs", json={**body, "algorithm": "gradient_boosting"}
-                ).get_json()
-                print(f"warm-up job {time.perf_counter() - started:.2f} s ({job['status']})")
-                warm_up = False
+                inprocess.train(
+                    client,
+                    dataset_id,
+                    target=target,
+                    model_name="warm-up",
+                    algorithm="gradient_boosting",
+                    cv_folds=5,
+                )
+                print(f"warm-up job {time.perf_counter() - started:.2f} s")
             frame = pd.read_csv(io.BytesIO(csv))
             linear = "linear_regression" if task == "regression" else "logistic_regression"
             for algorithm in (linear, "random_forest", "gradient_boosting"):
                 spec = TrainSpec(
-                    dataset_id=dataset["id"],
+                    dataset_id=dataset_id,
                     target=target,
                     algorithm=algorithm,
                     model_name=f"{name}-{algorithm}".replace("_", "-"),
@@ -199,11 +175,9 @@ def matrix(repeats: int) -> None:
                     jobs.append(time.perf_counter() - started)
                     assert job["status"] == "succeeded", job
                     used = [c["name"] for c in job["report"]["columns"] if c["used"]]
-                    fits.append(
-                        fit_like_job(frame, spec.model_copy(update={"features": used}), task)
-                    )
+                    fit_spec = spec.model_copy(update={"features": used})
+                    fits.append(fit_like_job(frame, fit_spec, task)[0])
                 fit, took = statistics.median(fits), statistics.median(jobs)
-                rows.append((name, algorithm, fit, took))
                 print(
                     f"{name:<11} {algorithm:<20} in process {fit:7.2f} s  job {took:7.2f} s  "
                     f"ratio {took / fit:5.2f}",

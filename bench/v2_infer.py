@@ -27,7 +27,6 @@ import argparse
 import io
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,8 +36,8 @@ import numpy as np
 import orjson
 import pandas as pd
 from flask.testing import FlaskClient
+from inprocess import bench_app, train, upload
 
-from mlserve import create_app
 from mlserve.api.current import context_of
 from mlserve.security import keys as auth
 from mlserve.serving.import_onnx import open_session
@@ -115,22 +114,8 @@ def tabular(
     client: FlaskClient, wsgi: Wsgi | None, seconds: float, data: Path
 ) -> tuple[float, float]:
     frame = pd.read_csv(data)
-    upload = client.post(
-        "/api/v1/datasets",
-        content_type="multipart/form-data",
-        data={"file": (io.BytesIO(data.read_bytes()), "california.csv")},
-    ).get_json()
-    job = client.post(
-        "/api/v1/training-jobs",
-        json={
-            "dataset_id": upload["id"],
-            "target": TARGET,
-            "algorithm": "linear_regression",
-            "model_name": "california",
-            "cv_folds": 0,
-        },
-    ).get_json()
-    assert job["status"] == "succeeded", job
+    dataset_id = upload(client, data.read_bytes(), "california.csv")
+    train(client, dataset_id, target=TARGET, algorithm="linear_regression", model_name="california")
     row = frame.drop(columns=[TARGET]).iloc[0]
     record = {
         k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in row.items()
@@ -249,10 +234,8 @@ def main() -> None:
     args = parser.parse_args()
     # Rate limits counted as in production, but high enough never to refuse: the default
     # 1000/second per key is within reach of one process here.
-    app = create_app(
-        home=Path(tempfile.mkdtemp()),
-        jobs_immediate=True,
-        log_level="WARNING",
+    app = bench_app(
+        auth=True,
         rate_limit_per_key="1000000/second",
         rate_limit_per_ip="1000000/second",
     )

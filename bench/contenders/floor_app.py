@@ -67,7 +67,7 @@ class Model:
     def __init__(self, onnx: bytes, signature: dict[str, Any], missing_text: str) -> None:
         import onnxruntime as ort
 
-        # The options of mlserve.serving.import_onnx.open_session, written out rather than
+        # The options of mlserve.serving.ort_options.session_options, written out rather than
         # imported: the floor process must not load mlserve, whose imports would be counted
         # in the floor's start-up time and memory.
         options = ort.SessionOptions()

@@ -18,6 +18,7 @@ import onnxruntime as ort
 from onnx import GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto
 
 from mlserve.errors import PayloadTooLarge, ValidationFailed
+from mlserve.serving.ort_options import session_options
 from mlserve.serving.runtime import refuse_external_data
 from mlserve.store.documents import TensorSignature, TensorSpec
 
@@ -222,24 +223,16 @@ def oip_datatype(dtype: np.dtype) -> str:
 
 
 def open_session(data: bytes) -> ort.InferenceSession:
-    """An ONNX Runtime session of a checked graph, as mlserve serves ONNX models.
-
-    CPU provider, one intra-op thread, sequential execution, basic graph optimizations
-    (:class:`mlserve.serving.onnx.OnnxModel` says why).
+    """An ONNX Runtime session of a checked graph, on the CPU provider with
+    :func:`session_options`.
 
     Raises
     ------
     ValidationFailed
         ONNX Runtime cannot load the graph.
     """
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.log_severity_level = 3
     try:
-        return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(data, session_options(), providers=["CPUExecutionProvider"])
     except Exception as exc:
         message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         raise ValidationFailed(

@@ -46,6 +46,7 @@ from mlserve.serving import onnx_converters as conv
 from mlserve.serving import onnx_encoders, onnx_torch
 from mlserve.serving import onnx_trees as trees
 from mlserve.serving.onnx_converters import MISSING_TEXT
+from mlserve.serving.ort_options import session_options
 from mlserve.store.documents import CompileReport, Signature
 
 __all__ = [
@@ -192,16 +193,9 @@ class OnnxModel:
     """
 
     def __init__(self, data: bytes, signature: Signature) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Extended optimizations fuse MatMul and a scalar Mul into com.microsoft.FusedMatMul,
-        # whose alpha is a float32 attribute even in a double graph (an SVC poly kernel's
-        # gamma then loses 1e-8). Basic ones (constant folding, redundant nodes) are exact.
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(
+            data, session_options(), providers=["CPUExecutionProvider"]
+        )
         meta = self._session.get_modelmeta().custom_metadata_map
         features = [spec["name"] for spec in signature["inputs"]]
         graph_inputs = json.loads(meta[_META_INPUTS]) if _META_INPUTS in meta else features
