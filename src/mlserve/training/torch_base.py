@@ -10,6 +10,7 @@ per-epoch history and progress) and ``partial_fit``. The torch calls themselves 
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from itertools import pairwise
 from numbers import Integral, Real
@@ -32,7 +33,7 @@ MAX_EPOCHS, MAX_PARTIAL_FIT_EPOCHS = 10_000, 100
 PARTIAL_SEED_STRIDE = 1_000_003  # partial_fit call k seeds with seed + k * stride
 
 
-class TorchMLPBase(BaseEstimator):
+class TorchMLPBase(BaseEstimator, metaclass=ABCMeta):
     """Hyper-parameters, ``fit`` and ``partial_fit`` of the ``torch_mlp`` estimators (the
     parameters are documented on :class:`mlserve.training.torch_mlp.TorchMLPRegressor`)."""
 
@@ -127,20 +128,25 @@ class TorchMLPBase(BaseEstimator):
         return tuple(int(h) for h in values) if ok else (0,)
 
     # -- subclass hooks: targets, loss, numpy state ---------------------------------------
+    @abstractmethod
     def _encode(self, y: np.ndarray, first: bool) -> np.ndarray:
-        raise NotImplementedError
+        """The target as the network's training target (fitting the label encoding when
+        ``first``)."""
 
+    @abstractmethod
     def _criterion(self) -> Any:
-        raise NotImplementedError
+        """The torch loss module."""
 
     def _stratify(self, target: np.ndarray) -> np.ndarray | None:
         return None
 
+    @abstractmethod
     def _export(self) -> None:
-        raise NotImplementedError
+        """Copy the network's weights into numpy attributes (what is persisted)."""
 
+    @abstractmethod
     def _ensure_network(self) -> None:
-        raise NotImplementedError
+        """Build the torch network from the numpy attributes when it is missing."""
 
     # -- training -------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, progress: Progress | None = None) -> TorchMLPBase:
