@@ -12,6 +12,9 @@ Interpreting Model Predictions", NeurIPS 2017). The explainer depends on the est
   exact under feature independence, against a background sample's mean;
 - trees, forests and gradient boosting: ``shap.TreeExplainer`` (TreeSHAP, exact, path-
   dependent: no background needed; Lundberg et al., Nature Machine Intelligence 2020);
+  histogram gradient boosting with categorical splits through
+  :mod:`mlserve.training.hgb_trees` (its trees with those splits expanded, the background
+  sample giving each category's share of the copied branches);
 - anything else: ``shap.PermutationExplainer`` with an independent masker over a
   background sample (exact local accuracy, sampled attribution).
 
@@ -25,6 +28,7 @@ model.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -45,8 +49,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from mlserve.errors import ValidationFailed
+from mlserve.training import hgb_trees
 from mlserve.training.shap_jit import load_shap
 
+log = logging.getLogger(__name__)
 TREES = (
     DecisionTreeClassifier, DecisionTreeRegressor, RandomForestClassifier, RandomForestRegressor,
     ExtraTreesClassifier, ExtraTreesRegressor,
@@ -97,20 +103,23 @@ def method_of(pipeline: Pipeline) -> str:
     """``linear``, ``tree`` or ``permutation``: the explainer the estimator gets."""
     estimator = pipeline.named_steps["estimator"]
     if isinstance(estimator, TREES + BOOSTING):
-        # shap's TreeExplainer does not read HistGradientBoosting's categorical (bitset)
-        # splits: on california with native categorical ocean_proximity its values added
-        # up to 492,108 for a prediction of 134,571. Such a model gets the sampling
-        # explainer, which adds up exactly.
-        categorical = getattr(estimator, "is_categorical_", None)
-        return "permutation" if categorical is not None and bool(np.any(categorical)) else "tree"
+        return "tree"
     if _linear_core(estimator) is not None:
         return "linear"
     return "permutation"
 
 
+def _categorical_splits(estimator: Any) -> bool:
+    """Whether ``estimator`` is histogram gradient boosting with categorical splits
+    (explained through :mod:`mlserve.training.hgb_trees`, which needs a sample)."""
+    categorical = getattr(estimator, "is_categorical_", None)
+    return isinstance(estimator, BOOSTING) and categorical is not None and bool(np.any(categorical))
+
+
 def needs_background(pipeline: Pipeline) -> bool:
-    """Whether the explainer needs a background sample (all but TreeSHAP)."""
-    return method_of(pipeline) != "tree"
+    """Whether the explainer needs a background sample (all but plain TreeSHAP)."""
+    estimator = pipeline.named_steps["estimator"]
+    return method_of(pipeline) != "tree" or _categorical_splits(estimator)
 
 
 class PipelineExplainer:
@@ -139,7 +148,7 @@ class PipelineExplainer:
 
         self._shap = shap
         self.method = method_of(pipeline)
-        if self.method != "tree" and background is None:
+        if needs_background(pipeline) and background is None:
             raise ValidationFailed(
                 "no background sample for this version: it was trained before explanations "
                 "and its dataset is gone",
@@ -148,14 +157,45 @@ class PipelineExplainer:
         self._preprocess = pipeline.named_steps["preprocess"]
         self._estimator = pipeline.named_steps["estimator"]
         self._classes = classes
-        self._tree: Any = shap.TreeExplainer(self._estimator) if self.method == "tree" else None
+        Bt = None if background is None else self._transform(background)
+        self._tree: Any = self._tree_explainer(Bt) if self.method == "tree" else None
         self._masker: Any = None
-        if background is not None and self.method != "tree":
-            Bt = np.asarray(self._preprocess.transform(background), np.float64)
+        if Bt is not None and self.method != "tree":
             if self.method == "permutation":
                 Bt = Bt[:PERMUTATION_BACKGROUND_ROWS]
             self._masker = shap.maskers.Independent(Bt, max_samples=len(Bt))
         self._linear: dict[int, Any] = {}
+
+    def _transform(self, X: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self._preprocess.transform(X), dtype=np.float64)
+
+    def _tree_explainer(self, Bt: np.ndarray | None) -> Any:
+        """shap's TreeExplainer of the estimator (path-dependent TreeSHAP); for histogram
+        gradient boosting with categorical splits, of its trees with those splits
+        expanded (:mod:`mlserve.training.hgb_trees`), provided they compute the same
+        raw output as the estimator on the background (else the sampling explainer)."""
+        if not _categorical_splits(self._estimator):
+            return self._shap.TreeExplainer(self._estimator)
+        assert Bt is not None  # needs_background
+        estimator = self._estimator
+        rows = hgb_trees.internal_rows(estimator, Bt)
+        try:
+            explainer = self._shap.TreeExplainer(
+                hgb_trees.shap_model(estimator, rows),
+                feature_perturbation="tree_path_dependent",
+                model_output="raw",
+            )
+        except hgb_trees.TooLarge as exc:
+            log.warning("sampling explainer for this version: %s", exc)
+            self.method = "permutation"
+            return None
+        raw = estimator._raw_predict(Bt)
+        ours = explainer.model.predict(rows).reshape(raw.shape)
+        if not np.allclose(ours, raw, rtol=1e-9, atol=1e-9):
+            log.warning("sampling explainer for this version: its expanded trees differ from it")
+            self.method = "permutation"
+            return None
+        return explainer
 
     def explain(self, X: pd.DataFrame, budget_s: float = float("inf")) -> Explanation:
         """Explain each row of ``X`` (n_rows, n_features), validated model input.
@@ -165,11 +205,11 @@ class PipelineExplainer:
         BudgetExceeded
             The permutation explainer ran out of ``budget_s`` seconds.
         """
-        Xt = np.asarray(self._preprocess.transform(X), dtype=np.float64)
+        Xt = self._transform(X)
         owners, features = _owners(self._preprocess, list(X.columns))
         target = _target_classes(self._estimator, Xt, self._classes)
         if self.method == "tree":
-            values, base, output, space = _tree(self._tree, self._estimator, Xt, target)
+            values, base, output, space = _tree(self._tree_values(Xt), self._estimator, Xt, target)
         elif self.method == "linear":
             values, base, output, space = self._linear_values(Xt, target)
         else:
@@ -187,6 +227,19 @@ class PipelineExplainer:
             explained=None if target is None or classes is None else [classes[k] for k in target],
             predictions=np.asarray(self._estimator.predict(Xt)),
         )
+
+    def _tree_values(self, Xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """TreeSHAP values, (n, p) or (n, p, K) in ``Xt``'s columns, and expected values."""
+        estimator = self._estimator
+        expected = np.atleast_1d(np.asarray(self._tree.expected_value, np.float64))
+        if not _categorical_splits(estimator):
+            values = self._tree.shap_values(Xt, check_additivity=False)
+            return np.asarray(values, np.float64), expected
+        rows = hgb_trees.internal_rows(estimator, Xt)
+        inner = np.asarray(self._tree.shap_values(rows, check_additivity=False), np.float64)
+        values = np.empty_like(inner)
+        values[:, hgb_trees.internal_columns(estimator)] = inner
+        return values, expected
 
     def _permutation_values(self, Xt: np.ndarray, target: Any, budget_s: float) -> tuple:
         return _permutation(
@@ -282,9 +335,13 @@ def _pick(values: np.ndarray, target: np.ndarray | None) -> np.ndarray:
     return values[rows, :, target] if values.ndim == 3 else values[rows, target]
 
 
-def _tree(explainer: Any, estimator: Any, Xt: np.ndarray, target: np.ndarray | None) -> tuple:
-    values = np.asarray(explainer.shap_values(Xt, check_additivity=False), np.float64)
-    expected = np.atleast_1d(np.asarray(explainer.expected_value, np.float64))
+def _tree(
+    shapley: tuple[np.ndarray, np.ndarray],
+    estimator: Any,
+    Xt: np.ndarray,
+    target: np.ndarray | None,
+) -> tuple:
+    values, expected = shapley
     if target is not None and isinstance(estimator, HistGradientBoostingClassifier):
         raw = estimator.decision_function(Xt)
         space = "log-odds"
