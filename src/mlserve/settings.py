@@ -74,7 +74,9 @@ class Settings(BaseSettings):
     host, port : str, int
         Where ``mlserve serve`` binds; loopback unless told otherwise.
     max_content_length_bytes : int
-        Largest accepted request body, in bytes (uploads included); 413 above.
+        Largest accepted request body, in bytes (uploads included; JSON bodies have
+        ``max_json_body_bytes``); 413 above. 2 GiB: a CSV of 5 million rows of 370
+        bytes goes through (docs/benchmarks.md, "Large uploads").
     max_batch_rows : int
         Most rows one prediction request may carry; 413 above.
     max_model_bytes : int
@@ -254,12 +256,12 @@ class Settings(BaseSettings):
     max_job_seconds: float = Field(default=3600.0, gt=0)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    max_content_length_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    max_content_length_bytes: int = Field(default=2 * 1024 * 1024 * 1024, gt=0)
     max_batch_rows: int = Field(default=10_000, gt=0)
     max_model_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
     max_dataset_columns: int = Field(default=1_000, gt=0)
     max_dataset_rows: int = Field(default=5_000_000, gt=0)
-    max_dataset_uncompressed_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    max_dataset_uncompressed_bytes: int = Field(default=4 * 1024 * 1024 * 1024, gt=0)
     max_training_memory_bytes: int = Field(default=4 * 1024**3, gt=0)
     model_cache_size: int = Field(default=16, gt=0)
     worker_heartbeat_interval_s: float = Field(default=2.0, gt=0)

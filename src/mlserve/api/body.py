@@ -7,7 +7,7 @@ bounded time and size, and the connection is then closed.
 
 from __future__ import annotations
 
-import io
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -71,7 +71,9 @@ class ChunkedBodyLimit:
     Werkzeug cuts such a stream at ``MAX_CONTENT_LENGTH`` without an error, so a
     chunked body past the limit reached the parsers truncated (a misleading 400 or
     422). Within the limit, the body is handed on with its ``Content-Length`` set,
-    so every later check (the JSON limit, the fast lane) sees its size.
+    so every later check (the JSON limit, the fast lane) sees its size; it is
+    spooled to a temporary file past 1 MiB, not held in memory (an upload may be
+    gigabytes).
 
     Parameters
     ----------
@@ -87,8 +89,8 @@ class ChunkedBodyLimit:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("CONTENT_LENGTH") or not environ.get("wsgi.input_terminated"):
             return self.app(environ, start_response)
-        body = environ["wsgi.input"].read(self.max_bytes + 1)
-        if len(body) > self.max_bytes:
+        body, size = _spool(environ["wsgi.input"], self.max_bytes + 1)
+        if size > self.max_bytes:
             out = orjson.dumps(
                 {
                     "error": {
@@ -108,6 +110,25 @@ class ChunkedBodyLimit:
                 ],
             )
             return [out]
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["wsgi.input"] = body
+        environ["CONTENT_LENGTH"] = str(size)
         return self.app(environ, start_response)
+
+
+SPOOL_MEMORY_BYTES = 1024 * 1024  # a chunked body past this goes to a temporary file
+SPOOL_BLOCK_BYTES = 64 * 1024
+
+
+def _spool(stream: Any, max_bytes: int) -> tuple[IO[bytes], int]:
+    """Copy at most ``max_bytes`` of ``stream`` into a temporary file (in memory up to
+    :data:`SPOOL_MEMORY_BYTES`), rewound; return it and the bytes copied."""
+    spooled: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
+    size = 0
+    while size < max_bytes:
+        block = stream.read(min(SPOOL_BLOCK_BYTES, max_bytes - size))
+        if not block:
+            break
+        spooled.write(block)
+        size += len(block)
+    spooled.seek(0)
+    return spooled, size

@@ -25,7 +25,7 @@ class UploadLimits:
 
     max_columns: int
     max_rows: int = 5_000_000
-    max_uncompressed_bytes: int = 512 * 1024 * 1024
+    max_uncompressed_bytes: int = 4 * 1024 * 1024 * 1024
 
     @classmethod
     def of(cls, settings: Settings) -> UploadLimits:

@@ -7,9 +7,9 @@ as soon as the real rows or bytes pass a limit, since a footer can lie.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
+from typing import IO
 
 import pandas as pd
 import pyarrow as pa
@@ -21,8 +21,12 @@ from mlserve.errors import UnsupportedMediaType, ValidationFailed
 PARQUET_BATCH_ROWS = 65_536
 
 
-def read_parquet(data: bytes, limits: UploadLimits) -> pd.DataFrame:
+def read_parquet(file: IO[bytes], limits: UploadLimits) -> pd.DataFrame:
     """Read a Parquet upload: footer checked first, row groups read in bounded batches.
+
+    ``file`` is a seekable binary file; the table is converted to pandas column by
+    column, each Arrow column freed once converted (``split_blocks``, ``self_destruct``:
+    pyarrow's way to convert without holding both copies whole).
 
     Raises
     ------
@@ -34,7 +38,7 @@ def read_parquet(data: bytes, limits: UploadLimits) -> pd.DataFrame:
         timestamps (``details.column``); an invalid ``pandas`` metadata block.
     """
     try:
-        parquet = pq.ParquetFile(io.BytesIO(data))
+        parquet = pq.ParquetFile(file)
         schema = parquet.schema_arrow
     except UnicodeDecodeError as exc:  # found by the fuzz target: a non-UTF-8 column path
         raise ValidationFailed(
@@ -48,7 +52,7 @@ def read_parquet(data: bytes, limits: UploadLimits) -> pd.DataFrame:
     _check_pandas_metadata(schema)
     table = pa.Table.from_batches(list(_bounded_batches(parquet, limits)), schema=schema)
     try:
-        return table.to_pandas()
+        return table.to_pandas(split_blocks=True, self_destruct=True)
     except (KeyError, TypeError, ValueError, pa.ArrowException) as exc:
         raise ValidationFailed(
             f"the Parquet file's pandas metadata does not match its columns ({exc!s:.200})",

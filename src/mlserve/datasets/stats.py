@@ -95,11 +95,20 @@ def column_summary(name: str, series: pd.Series) -> ColumnSummary:
         if bins is not None:
             summary["histogram"] = bins
     else:
-        counts = present.astype(str).value_counts().head(TOP_CATEGORIES)
+        counts = _as_text(present).value_counts().head(TOP_CATEGORIES)
         top: list[CategoryCount] = [{"value": str(v), "count": int(c)} for v, c in counts.items()]
         summary["top"] = top
     summary["role"], summary["role_reason"] = column_role(series, kind)
     return summary
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """``values`` as text: unchanged when every value is a ``str`` already (text read
+    from a CSV or Parquet file), which spares a copy of the whole column (in pandas 3,
+    ``astype(str)`` copies into Arrow memory), else ``astype(str)``."""
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values
+    return values.astype(str)
 
 
 def column_summaries(frame: pd.DataFrame) -> list[ColumnSummary]:

@@ -4,6 +4,10 @@ Nothing here trusts the file. A CSV must be UTF-8 text without NUL bytes or othe
 binary control characters, must not be a text pickle, and is counted row by row
 against the limits. A Parquet file is read by :mod:`mlserve.datasets.parquet`
 (footer first). Every refusal is a 4xx naming the column or the limit.
+
+An upload is read from a seekable binary file (the spooled temporary file the WSGI
+layer wrote the request body to) in blocks, pass after pass, and never copied whole
+into memory as bytes; ``bytes`` are accepted too (wrapped in a ``BytesIO``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import csv
 import io
 import pickletools
 import re
-from typing import Any
+from collections.abc import Iterator
+from typing import IO, Any
 
 import pandas as pd
 
@@ -22,6 +27,8 @@ from mlserve.errors import UnsupportedMediaType, ValidationFailed
 
 PARQUET_MAGIC = b"PAR1"
 CSV_SNIFF_BYTES = 64 * 1024
+BLOCK_BYTES = 1024 * 1024  # read size of the passes over an uploaded file
+Source = bytes | IO[bytes]
 # C0 controls other than tab, line feed, vertical tab, form feed and carriage return.
 BINARY_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f]")
 
@@ -59,41 +66,72 @@ def detect_format(filename: str, head: bytes) -> str:
     return "csv"
 
 
-def check_csv_text(data: bytes) -> None:
+def as_file(source: Source) -> IO[bytes]:
+    """``source`` as a seekable binary file, at its start."""
+    if isinstance(source, bytes | bytearray):
+        return io.BytesIO(source)
+    source.seek(0)
+    return source
+
+
+def _blocks(file: IO[bytes]) -> Iterator[bytes]:
+    file.seek(0)
+    while block := file.read(BLOCK_BYTES):
+        yield block
+
+
+def check_csv_text(source: Source) -> None:
     """Refuse a NUL byte anywhere, and a file that is a text pickle (protocols 0 and 1).
 
-    The pickle test walks opcodes with :func:`pickletools.genops`, which decodes
-    and never builds objects; CSV text fails it at its first byte or two.
+    The file is scanned in blocks of :data:`BLOCK_BYTES`. The pickle test walks
+    opcodes with :func:`pickletools.genops`, which decodes and never builds objects;
+    CSV text fails it at its first byte or two.
 
     Raises
     ------
     UnsupportedMediaType
     """
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise UnsupportedMediaType(
-            f"file is binary, not CSV text: NUL byte at byte {nul}", {"field": "file", "byte": nul}
-        )
-    if looks_like_pickle(data):
+    file = as_file(source)
+    offset = 0
+    for block in _blocks(file):
+        nul = block.find(b"\x00")
+        if nul >= 0:
+            at = offset + nul
+            raise UnsupportedMediaType(
+                f"file is binary, not CSV text: NUL byte at byte {at}",
+                {"field": "file", "byte": at},
+            )
+        offset += len(block)
+    if looks_like_pickle(file):
         raise UnsupportedMediaType(
             "file is a Python pickle, not CSV; mlserve never reads pickles", {"field": "file"}
         )
 
 
-def looks_like_pickle(data: bytes) -> bool:
-    """Whether ``data`` is a whole pickle opcode stream ending in ``STOP`` (nothing run)."""
-    if not data.rstrip().endswith(b"."):
+def looks_like_pickle(source: Source) -> bool:
+    """Whether ``source`` is a whole pickle opcode stream ending in ``STOP`` (nothing run)."""
+    file = as_file(source)
+    end = file.seek(0, io.SEEK_END)
+    file.seek(max(0, end - 4096))
+    if not file.read().rstrip().endswith(b"."):
         return False
+    file.seek(0)
     try:
-        for opcode, _, position in pickletools.genops(io.BytesIO(data)):
+        for opcode, _, position in pickletools.genops(file):
             if opcode.name == "STOP":
-                return not data[(position or 0) + 1 :].strip()
+                file.seek((position or 0) + 1)
+                return not any(block.strip() for block in iter(lambda: file.read(BLOCK_BYTES), b""))
     except Exception:  # any decoding failure means "not a pickle"
         return False
     return False
 
 
-def check_csv_shape(data: bytes, max_columns: int, max_rows: int | None = None) -> None:
+def is_blank(source: Source) -> bool:
+    """Whether ``source`` holds nothing but whitespace."""
+    return not any(block.strip() for block in _blocks(as_file(source)))
+
+
+def check_csv_shape(source: Source, max_columns: int, max_rows: int | None = None) -> None:
     """Reject a CSV with no header, duplicate or empty column names, ragged rows, or too many.
 
     The file is read row by row (never decoded whole), so a refusal comes at the
@@ -105,7 +143,8 @@ def check_csv_shape(data: bytes, max_columns: int, max_rows: int | None = None) 
         With ``details.field`` ``"file"`` (and ``line`` for a ragged row,
         ``limit`` for a cap).
     """
-    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", errors="replace", newline="")
+    file = as_file(source)
+    text = io.TextIOWrapper(file, encoding="utf-8-sig", errors="replace", newline="")
     reader = csv.reader(text)
     try:
         _check_csv_rows(reader, max_columns, max_rows)
@@ -113,6 +152,8 @@ def check_csv_shape(data: bytes, max_columns: int, max_rows: int | None = None) 
         raise ValidationFailed(
             f"line {reader.line_num}: {exc}", {"field": "file", "line": reader.line_num}
         ) from exc
+    finally:
+        text.detach()  # the upload's file stays open for the next pass
 
 
 def _check_csv_rows(reader: Any, max_columns: int, max_rows: int | None) -> None:
@@ -134,7 +175,7 @@ def _check_csv_rows(reader: Any, max_columns: int, max_rows: int | None) -> None
 
 
 def parse_upload(
-    filename: str, data: bytes, max_columns: int, limits: UploadLimits | None = None
+    filename: str, data: Source, max_columns: int, limits: UploadLimits | None = None
 ) -> tuple[pd.DataFrame, str]:
     """Parse an uploaded file into a DataFrame.
 
@@ -142,8 +183,8 @@ def parse_upload(
     ----------
     filename : str
         Client-side file name (used only as a format hint and label).
-    data : bytes
-        The whole file.
+    data : bytes or seekable binary file
+        The whole file (read in passes, from its start).
     max_columns : int
         Most columns accepted.
     limits : UploadLimits, optional
@@ -163,16 +204,18 @@ def parse_upload(
         Not CSV or Parquet; binary text or a pickle.
     """
     limits = limits or UploadLimits(max_columns=max_columns)
-    if not data.strip():
+    file = as_file(data)
+    if is_blank(file):
         raise ValidationFailed("file is empty", {"field": "file"})
-    source_format = detect_format(filename, data[:CSV_SNIFF_BYTES])
+    file.seek(0)
+    source_format = detect_format(filename, file.read(CSV_SNIFF_BYTES))
     if source_format == "parquet":
-        frame = read_parquet(data, limits)
+        frame = read_parquet(as_file(file), limits)
     else:
-        check_csv_text(data)
-        check_csv_shape(data, max_columns, limits.max_rows)
+        check_csv_text(file)
+        check_csv_shape(file, max_columns, limits.max_rows)
         try:
-            frame = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
+            frame = pd.read_csv(as_file(file), encoding="utf-8-sig")
         except (pd.errors.ParserError, ValueError) as exc:
             raise ValidationFailed(f"CSV could not be parsed: {exc}", {"field": "file"}) from exc
     if frame.empty:

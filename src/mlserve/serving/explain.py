@@ -13,7 +13,9 @@ The background sample of the linear and permutation explainers is the one the tr
 job stored with the version (``explain_background`` in its evaluation); a version
 made by an online update uses its lineage root's; a version trained before
 explanations existed draws 100 seeded rows from its dataset if the dataset is still
-stored, else its explanations are refused (422). TreeSHAP needs none.
+stored, else its explanations are refused (422). TreeSHAP needs none. An imported
+version (ONNX or skops file) is explained through its own runtime by
+:mod:`mlserve.serving.explain_imported`, over the sample rows it was registered with.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy import select
 from mlserve.context import Context
 from mlserve.datasets import service as datasets
 from mlserve.errors import PayloadTooLarge, ValidationFailed
+from mlserve.serving.explain_imported import ImportedExplainer
 from mlserve.serving.loader import load_pipeline
 from mlserve.serving.predict import EXTRA_CHOICES, count_rows, validated_columns
 from mlserve.serving.validation import InstanceValidator
@@ -36,7 +39,7 @@ from mlserve.store.orm import ModelVersion
 from mlserve.training.explain import BACKGROUND_ROWS, PipelineExplainer, needs_background
 from mlserve.training.signature import model_frame, to_json_scalar
 
-Entry = tuple[PipelineExplainer, InstanceValidator]
+Entry = tuple[PipelineExplainer | ImportedExplainer, InstanceValidator]
 
 
 class ExplainerCache:
@@ -113,9 +116,9 @@ def explain(
         )
     if extra not in EXTRA_CHOICES:
         raise ValidationFailed('extra must be "refuse" or "ignore"', {"field": "extra"})
-    started = time.perf_counter()
     row = ctx.resolver.route(name, alias=alias, version=version).choose(routing_key)
-    explainer, validator = _explainer(ctx, row)
+    explainer, validator = _explainer(ctx, row)  # built once per process, not in the budget
+    started = time.perf_counter()
     columns = validated_columns(validator, instances, inputs, extra)
     frame = validator.frame(columns)
     budget = ctx.settings.explain_budget_s - (time.perf_counter() - started)
@@ -149,15 +152,48 @@ def _explainer(ctx: Context, row: ModelVersion) -> Entry:
     found = ctx.explainers.get(key)
     if found is not None:
         return found
-    pipeline = load_pipeline(ctx.store.get_bytes(row.artifact_key, row.artifact_sha256))
-    background = background_of(ctx, row) if needs_background(pipeline) else None
-    classes = row.signature["output"].get("classes")
-    entry = (
-        PipelineExplainer(pipeline, classes=classes, background=background),
-        InstanceValidator(row.signature),
-    )
+    validator = InstanceValidator(row.signature)
+    if row.source == "imported":
+        entry: Entry = (_imported_explainer(ctx, row, validator), validator)
+    else:
+        pipeline = load_pipeline(ctx.store.get_bytes(row.artifact_key, row.artifact_sha256))
+        background = background_of(ctx, row) if needs_background(pipeline) else None
+        classes = row.signature["output"].get("classes")
+        entry = (PipelineExplainer(pipeline, classes=classes, background=background), validator)
     ctx.explainers.put(key, entry)
     return entry
+
+
+def _imported_explainer(
+    ctx: Context, row: ModelVersion, validator: InstanceValidator
+) -> ImportedExplainer:
+    """The sampling explainer of an imported version, over its registration sample.
+
+    Raises
+    ------
+    ValidationFailed
+        A tensor model (no tabular features), or a version imported without a sample.
+    """
+    if row.imported is not None and row.imported["layout"] == "tensor":
+        raise ValidationFailed(
+            "this version takes tensors, not named features: explanations need a tabular signature",
+            {"field": "version"},
+        )
+    with ctx.db.session() as session:  # evaluation is a deferred column
+        evaluation = session.scalar(
+            select(ModelVersion.evaluation).where(
+                ModelVersion.model_name == row.model_name, ModelVersion.version == row.version
+            )
+        )
+    stored = (evaluation or {}).get("explain_background")
+    if not stored:
+        raise ValidationFailed(
+            "no background sample for this version: import it again with a `sample` of "
+            "rows (they become the background of its explanations)",
+            {"field": "version"},
+        )
+    background = validator.frame(validator.columns(stored))
+    return ImportedExplainer(ctx.models.get(row), background)
 
 
 def background_of(ctx: Context, row: ModelVersion) -> pd.DataFrame | None:

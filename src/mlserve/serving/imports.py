@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from mlserve.context import Context
 from mlserve.errors import ValidationFailed
 from mlserve.registry import service as registry
+from mlserve.serving.explain_imported import background_records
 from mlserve.serving.import_meta import parse_metadata, parse_sample
 from mlserve.serving.import_onnx import check_onnx
 from mlserve.serving.import_plan import ImportPlan, plan_onnx
@@ -82,7 +84,7 @@ def register_import(ctx: Context, upload: ModelUpload) -> ModelVersion:
     else:
         plan = plan_onnx(check_onnx(upload.data, limit), upload.data, meta, sample)
         algorithm = f"onnx:{plan.info['framework'] or 'unknown'}"
-    return _store(ctx, upload, plan, algorithm[:64], fmt)
+    return _store(ctx, upload, plan, algorithm[:64], fmt, sample)
 
 
 def file_format(filename: str, data: bytes) -> str:
@@ -108,7 +110,7 @@ def file_format(filename: str, data: bytes) -> str:
 
 
 def _store(
-    ctx: Context, upload: ModelUpload, plan: ImportPlan, algorithm: str, fmt: str
+    ctx: Context, upload: ModelUpload, plan: ImportPlan, algorithm: str, fmt: str, sample: Any
 ) -> ModelVersion:
     artifact = ctx.store.put_bytes(f"models/imported-{uuid.uuid4().hex}.{fmt}", upload.data)
     fields = registry.ImportedVersion(
@@ -122,6 +124,9 @@ def _store(
     try:
         with ctx.db.session() as session:
             row = registry.add_imported_version(session, upload.name, fields)
+            background = background_records(plan.signature, sample)
+            if background is not None:  # the background of its explanations
+                row.evaluation = {"explain_background": background}
     except BaseException:
         ctx.store.delete(artifact.key)
         raise

@@ -98,6 +98,31 @@ class Explanation:
     explained: list[Any] | None
     predictions: np.ndarray | None = None
 
+    @classmethod
+    def of(
+        cls,
+        features: list[str],
+        contributions: np.ndarray,
+        outputs: tuple[np.ndarray, Any, str],
+        **rest: Any,
+    ) -> Explanation:
+        """From ``(base, output, output_space)`` as the explainers return them; ``rest``:
+        ``method``, ``explained``, ``predictions``."""
+        base, output, space = outputs
+        return cls(
+            features=features,
+            contributions=contributions,
+            base=base,
+            output=np.asarray(output, np.float64),
+            output_space=space,
+            **rest,
+        )
+
+
+def class_labels(target: np.ndarray | None, classes: list[Any] | None) -> list[Any] | None:
+    """The explained class label of each row (``target``: indices into ``classes``)."""
+    return None if target is None or classes is None else [classes[k] for k in target]
+
 
 def method_of(pipeline: Pipeline) -> str:
     """``linear``, ``tree`` or ``permutation``: the explainer the estimator gets."""
@@ -164,6 +189,8 @@ class PipelineExplainer:
             if self.method == "permutation":
                 Bt = Bt[:PERMUTATION_BACKGROUND_ROWS]
             self._masker = shap.maskers.Independent(Bt, max_samples=len(Bt))
+            if self.method == "permutation":
+                warm_up(shap, Bt[:1], lambda rows: np.zeros(len(rows)), self._masker)
         self._linear: dict[int, Any] = {}
 
     def _transform(self, X: pd.DataFrame) -> np.ndarray:
@@ -207,7 +234,7 @@ class PipelineExplainer:
         """
         Xt = self._transform(X)
         owners, features = _owners(self._preprocess, list(X.columns))
-        target = _target_classes(self._estimator, Xt, self._classes)
+        target = target_classes(self._estimator, Xt, self._classes)
         if self.method == "tree":
             values, base, output, space = _tree(self._tree_values(Xt), self._estimator, Xt, target)
         elif self.method == "linear":
@@ -216,15 +243,12 @@ class PipelineExplainer:
             values, base, output, space = self._permutation_values(Xt, target, budget_s)
         summed = np.zeros((len(X), len(features)))
         np.add.at(summed.T, owners, values.T)  # one-hot columns back onto their feature
-        classes = self._classes
-        return Explanation(
-            features=features,
-            contributions=summed,
-            base=base,
-            output=np.asarray(output, np.float64),
-            output_space=space,
+        return Explanation.of(
+            features,
+            summed,
+            (base, output, space),
             method=self.method,
-            explained=None if target is None or classes is None else [classes[k] for k in target],
+            explained=class_labels(target, self._classes),
             predictions=np.asarray(self._estimator.predict(Xt)),
         )
 
@@ -242,7 +266,7 @@ class PipelineExplainer:
         return values, expected
 
     def _permutation_values(self, Xt: np.ndarray, target: Any, budget_s: float) -> tuple:
-        return _permutation(
+        return permutation_values(
             self._shap, self._estimator, Xt, masker=self._masker, target=target, budget_s=budget_s
         )
 
@@ -316,8 +340,9 @@ def _width(name: str, transformer: Any, i: int) -> int:
     return 1
 
 
-def _target_classes(estimator: Any, Xt: np.ndarray, classes: list[Any] | None) -> np.ndarray | None:
-    """Index of the explained class per row: the positive class if binary, else predicted."""
+def target_classes(estimator: Any, Xt: np.ndarray, classes: list[Any] | None) -> np.ndarray | None:
+    """Index of the explained class per row: the positive class if binary, else predicted
+    (``estimator.predict`` of ``Xt``, labels among ``classes``); ``None`` for a regressor."""
     if classes is None:
         return None
     if len(classes) == 2:
@@ -362,9 +387,20 @@ def _linear_core(estimator: Any) -> Any:
     return None
 
 
-def _permutation(
+def permutation_values(
     shap: Any, estimator: Any, Xt: np.ndarray, *, masker: Any, target: Any, budget_s: float
 ) -> tuple:
+    """``shap.PermutationExplainer`` values of each row of ``Xt`` (n_rows, n_columns).
+
+    ``estimator`` needs ``predict`` (regression: ``target`` None) or ``predict_proba``
+    (the ``target`` class per row); ``masker`` holds the background. Returns values
+    (n_rows, n_columns), base values and outputs (n_rows,) and the output space.
+
+    Raises
+    ------
+    BudgetExceeded
+        Past ``budget_s`` seconds, checked between rows.
+    """
     started = time.perf_counter()
     values = np.zeros_like(Xt)
     base = np.zeros(len(Xt))
@@ -385,6 +421,13 @@ def _permutation(
         base[i] = float(np.atleast_1d(explained.base_values)[0])
         output[i] = float(f(Xt[i : i + 1])[0])
     return values, base, output, "raw" if target is None else "probability"
+
+
+def warm_up(shap: Any, row: np.ndarray, f: Any, masker: Any) -> None:
+    """Explain ``row`` (1, n_columns) once with ``f``, so that shap's numba kernels are
+    compiled (or loaded from the on-disk cache) when an explainer is built, not within
+    the time budget of the first request it explains."""
+    shap.PermutationExplainer(f, masker, seed=0)(row, max_evals=2 * row.shape[1] + 1, silent=True)
 
 
 def _output_function(estimator: Any, k: int | None) -> Any:
