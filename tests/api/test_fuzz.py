@@ -247,8 +247,12 @@ def _strategy(world: FuzzWorld, label: str) -> st.SearchStrategy[Case]:
         strategies.append(st.tuples(real_name, _predict_body(world.features)).map(_with_body))
     if label.endswith("predict/csv"):  # files the model accepts, so that CSV comes back
         real_name = operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real)
+        any_name = operation.as_strategy(GenerationMode.POSITIVE)
         csv_files = _predict_body(world.features).map(_as_csv_upload)
         strategies.append(st.tuples(real_name, csv_files).map(_with_upload))
+        # the same files for names that do not exist: the file is read before the name is
+        # looked up, so only a readable file reaches the 404
+        strategies.append(st.tuples(any_name, csv_files).map(_with_upload))
     return st.one_of(strategies)
 
 
