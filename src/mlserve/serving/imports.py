@@ -84,7 +84,7 @@ def register_import(ctx: Context, upload: ModelUpload) -> ModelVersion:
     else:
         plan = plan_onnx(check_onnx(upload.data, limit), upload.data, meta, sample)
         algorithm = f"onnx:{plan.info['framework'] or 'unknown'}"
-    return _store(ctx, upload, plan, algorithm[:64], fmt, sample)
+    return _store(ctx, upload, plan, algorithm[:64], fmt, sample=sample)
 
 
 def file_format(filename: str, data: bytes) -> str:
@@ -110,7 +110,7 @@ def file_format(filename: str, data: bytes) -> str:
 
 
 def _store(
-    ctx: Context, upload: ModelUpload, plan: ImportPlan, algorithm: str, fmt: str, sample: Any
+    ctx: Context, upload: ModelUpload, plan: ImportPlan, algorithm: str, fmt: str, *, sample: Any
 ) -> ModelVersion:
     artifact = ctx.store.put_bytes(f"models/imported-{uuid.uuid4().hex}.{fmt}", upload.data)
     fields = registry.ImportedVersion(
