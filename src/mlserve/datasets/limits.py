@@ -24,8 +24,8 @@ class UploadLimits:
     """
 
     max_columns: int
-    max_rows: int = 5_000_000
-    max_uncompressed_bytes: int = 4 * 1024 * 1024 * 1024
+    max_rows: int = Settings.model_fields["max_dataset_rows"].default
+    max_uncompressed_bytes: int = Settings.model_fields["max_dataset_uncompressed_bytes"].default
 
     @classmethod
     def of(cls, settings: Settings) -> UploadLimits:

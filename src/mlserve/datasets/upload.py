@@ -74,8 +74,8 @@ def as_file(source: Source) -> IO[bytes]:
     return source
 
 
-def _blocks(file: IO[bytes]) -> Iterator[bytes]:
-    file.seek(0)
+def _blocks(file: IO[bytes], start: int = 0) -> Iterator[bytes]:
+    file.seek(start)
     while block := file.read(BLOCK_BYTES):
         yield block
 
@@ -119,8 +119,7 @@ def looks_like_pickle(source: Source) -> bool:
     try:
         for opcode, _, position in pickletools.genops(file):
             if opcode.name == "STOP":
-                file.seek((position or 0) + 1)
-                return not any(block.strip() for block in iter(lambda: file.read(BLOCK_BYTES), b""))
+                return not any(block.strip() for block in _blocks(file, (position or 0) + 1))
     except Exception:  # any decoding failure means "not a pickle"
         return False
     return False
@@ -207,8 +206,7 @@ def parse_upload(
     file = as_file(data)
     if is_blank(file):
         raise ValidationFailed("file is empty", {"field": "file"})
-    file.seek(0)
-    source_format = detect_format(filename, file.read(CSV_SNIFF_BYTES))
+    source_format = detect_format(filename, as_file(file).read(CSV_SNIFF_BYTES))
     if source_format == "parquet":
         frame = read_parquet(as_file(file), limits)
     else:

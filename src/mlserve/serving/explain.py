@@ -179,13 +179,7 @@ def _imported_explainer(
             "this version takes tensors, not named features: explanations need a tabular signature",
             {"field": "version"},
         )
-    with ctx.db.session() as session:  # evaluation is a deferred column
-        evaluation = session.scalar(
-            select(ModelVersion.evaluation).where(
-                ModelVersion.model_name == row.model_name, ModelVersion.version == row.version
-            )
-        )
-    stored = (evaluation or {}).get("explain_background")
+    stored = _stored_background(ctx, row)
     if not stored:
         raise ValidationFailed(
             "no background sample for this version: import it again with a `sample` of "
@@ -196,9 +190,9 @@ def _imported_explainer(
     return ImportedExplainer(ctx.models.get(row), background)
 
 
-def background_of(ctx: Context, row: ModelVersion) -> pd.DataFrame | None:
-    """The version's background sample: stored at training (its own, else its lineage
-    root's), else 100 seeded rows of its dataset if still stored, else ``None``."""
+def _stored_background(ctx: Context, row: ModelVersion) -> list[dict[str, Any]] | None:
+    """The background rows stored with the version (``explain_background`` of its
+    evaluation, a deferred column), else with its lineage root, else ``None``."""
     with ctx.db.session() as session:
         for number in dict.fromkeys([row.version, row.root_version]):
             evaluation = session.scalar(
@@ -208,7 +202,16 @@ def background_of(ctx: Context, row: ModelVersion) -> pd.DataFrame | None:
             )
             stored = (evaluation or {}).get("explain_background")
             if stored:
-                return model_frame(pd.DataFrame.from_records(stored), row.signature)
+                return list(stored)
+    return None
+
+
+def background_of(ctx: Context, row: ModelVersion) -> pd.DataFrame | None:
+    """The version's background sample: stored at training (its own, else its lineage
+    root's), else 100 seeded rows of its dataset if still stored, else ``None``."""
+    stored = _stored_background(ctx, row)
+    if stored:
+        return model_frame(pd.DataFrame.from_records(stored), row.signature)
     dataset = datasets.find_dataset(ctx, row.dataset_id) if row.dataset_id else None
     if dataset is None:
         return None

@@ -183,6 +183,12 @@ class PipelineExplainer:
         self._estimator = pipeline.named_steps["estimator"]
         self._classes = classes
         Bt = None if background is None else self._transform(background)
+        # the estimator's input column of each column its trees read (None: the same)
+        self._internal_columns = (
+            hgb_trees.internal_columns(self._estimator)
+            if _categorical_splits(self._estimator)
+            else None
+        )
         self._tree: Any = self._tree_explainer(Bt) if self.method == "tree" else None
         self._masker: Any = None
         if Bt is not None and self.method != "tree":
@@ -201,7 +207,7 @@ class PipelineExplainer:
         gradient boosting with categorical splits, of its trees with those splits
         expanded (:mod:`mlserve.training.hgb_trees`), provided they compute the same
         raw output as the estimator on the background (else the sampling explainer)."""
-        if not _categorical_splits(self._estimator):
+        if self._internal_columns is None:
             return self._shap.TreeExplainer(self._estimator)
         assert Bt is not None  # needs_background
         estimator = self._estimator
@@ -256,13 +262,13 @@ class PipelineExplainer:
         """TreeSHAP values, (n, p) or (n, p, K) in ``Xt``'s columns, and expected values."""
         estimator = self._estimator
         expected = np.atleast_1d(np.asarray(self._tree.expected_value, np.float64))
-        if not _categorical_splits(estimator):
+        if self._internal_columns is None:
             values = self._tree.shap_values(Xt, check_additivity=False)
             return np.asarray(values, np.float64), expected
         rows = hgb_trees.internal_rows(estimator, Xt)
         inner = np.asarray(self._tree.shap_values(rows, check_additivity=False), np.float64)
         values = np.empty_like(inner)
-        values[:, hgb_trees.internal_columns(estimator)] = inner
+        values[:, self._internal_columns] = inner
         return values, expected
 
     def _permutation_values(self, Xt: np.ndarray, target: Any, budget_s: float) -> tuple:

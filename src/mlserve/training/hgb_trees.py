@@ -149,6 +149,7 @@ class _Copier:
     sample: np.ndarray
     budget: list[int]  # nodes left, shared by all trees of a model
     tree: _Tree = field(default_factory=_Tree)
+    runs: dict[int, list[Run]] = field(default_factory=dict)  # per categorical node
 
     def add(self) -> int:
         self.budget[0] -= 1
@@ -168,7 +169,9 @@ class _Copier:
         missing = LEFT if record["missing_go_to_left"] else RIGHT
         children = (int(record["left"]), int(record["right"]))
         if record["is_categorical"]:
-            runs = _runs(self._directions(record), missing, self.sample[:, feature])
+            if node not in self.runs:  # a node inside a copied branch is met once a copy
+                self.runs[node] = _runs(self._directions(record), missing, self.sample[:, feature])
+            runs = self.runs[node]
             return self.split_runs(feature, runs, missing, children, scale)
         at = self.add()
         nodes = (self.copy(children[LEFT], scale), self.copy(children[RIGHT], scale))
