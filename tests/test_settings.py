@@ -102,3 +102,10 @@ def test_jobs_concurrency_and_time_limit_from_the_environment(
     monkeypatch.setenv("MLSERVE_JOBS_CONCURRENCY", "0")
     with pytest.raises(ValueError, match="jobs_concurrency"):
         Settings()
+
+
+def test_access_log_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLSERVE_ACCESS_LOG", raising=False)
+    assert Settings().access_log is False
+    monkeypatch.setenv("MLSERVE_ACCESS_LOG", "true")
+    assert Settings().access_log is True

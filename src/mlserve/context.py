@@ -147,6 +147,11 @@ class KeyCache(Protocol):
         """The row of ``key`` once checked in force."""
         ...
 
+    def authenticate(self, key: str | None) -> Any:
+        """The :class:`mlserve.security.keys.Principal` holding ``key``, once checked in
+        force (kept with the row: no object built per request)."""
+        ...
+
     def verify_session(self, prefix: str, key_id: str, generation: int = 0) -> ApiKey:
         """The row of the key a web session signed in with, once checked in force
         and at the session ``generation`` the cookie recorded."""

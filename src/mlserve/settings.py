@@ -157,7 +157,11 @@ class Settings(BaseSettings):
         workers finish the requests in flight before killing them, in seconds
         (gunicorn's ``graceful_timeout``, granian's ``workers_kill_timeout``).
     access_log : bool
-        Log one line per request to stderr.
+        Log one line per request to stderr. Off by default, as in granian and
+        gunicorn: on one-row predictions the line cost about a fifth of the
+        serving process's Python time (docs/benchmarks.md, "Serving at the floor");
+        ``mlserve_version_requests_total`` counts predictions and the audit log
+        records every change without it.
     log_level : str
         Python logging level name.
     migrate_on_start : bool
@@ -287,7 +291,7 @@ class Settings(BaseSettings):
     max_json_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     server: Literal["gunicorn", "granian"] = "granian"
     graceful_timeout_s: int = Field(default=10, ge=1, le=1800)
-    access_log: bool = True
+    access_log: bool = False
     log_level: str = "INFO"
     migrate_on_start: bool = True
     online_update_every_samples: int = Field(default=500, gt=0)

@@ -140,6 +140,53 @@ def test_full_queue_drops_and_counts_without_blocking(ctx: Context) -> None:
     assert logger.flush()
 
 
+@pytest.mark.parametrize(
+    ("instances", "inputs", "predictions", "features", "stored"),
+    [
+        (  # records: text, nulls, ints and floats as sent
+            [{"x": 1.5, "c": "a", "n": None}, {"x": 2, "c": 'é,"q"', "n": 3}],
+            None,
+            np.array([0.25, 1e300]),
+            {"x": [1.5, 2], "c": ["a", 'é,"q"'], "n": [None, 3]},
+            [0.25, 1e300],
+        ),
+        (  # columnar inputs of numpy values (V2 tensors), class labels, a NaN output
+            None,
+            {"x": np.array([1.0, 2.0]), "k": np.array([3, 4], dtype=np.int64)},
+            np.array([np.nan, 2.0]),
+            {"x": [1.0, 2.0], "k": [3, 4]},
+            [None, 2.0],  # not finite: null, valid JSON on every database
+        ),
+        (
+            None,
+            {"b": [True, False]},
+            np.array(["yes", "no"], dtype=object),
+            {"b": [True, False]},
+            ["yes", "no"],
+        ),
+    ],
+)
+def test_logged_requests_read_back_as_json_values(
+    ctx: Context,
+    instances: Any,
+    inputs: Any,
+    predictions: np.ndarray,
+    features: dict[str, Any],
+    stored: list[Any],
+) -> None:
+    logger = PredictionLogger(db=ctx.db, sample_rate=1.0, queue_size=10)
+    assert logger.submit(
+        "d" * 32, "m", 3, instances=instances, inputs=inputs, predictions=predictions
+    )
+    assert logger.flush() and logger.written == 1 and logger.failed == 0
+    with ctx.db.session() as session:
+        row = session.scalars(select(PredictionLog).where(PredictionLog.id == "d" * 32)).one()
+        assert row.features == features  # JSON objects, not JSON text in a JSON column
+        assert row.predictions == stored
+        assert (row.model_name, row.version, row.n_rows) == ("m", 3, 2)
+        assert row.feedback is None and row.shadow_of is None
+
+
 def test_prometheus_metrics_need_read_and_show_live_metrics_and_drift(
     app: Flask, ctx: Context, diabetes_model: dict[str, Any], diabetes_frame: pd.DataFrame
 ) -> None:

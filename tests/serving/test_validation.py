@@ -282,3 +282,51 @@ def test_columns_from_frame_equals_columns(seed: int, missing_text: Any) -> None
         # ... and the frame the scikit-learn runtime builds from the columns.
         round_trip = validator.columns_from_frame(validator.frame(columns))
         assert [(n, _describe(v)) for n, v in round_trip.items()] == expected
+
+
+WARNED_SIGNATURE = {
+    "inputs": [
+        {"name": "num", "type": "number", "nullable": False, "imputed": True},
+        {"name": "text", "type": "string", "nullable": True, "categories": ["a", "b"]},
+        {"name": "free", "type": "string", "nullable": True},
+    ],
+    "output": {"name": "y", "type": "number"},
+}
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ({"num": 1.0, "text": "a", "free": "x"}, []),
+        ({"num": None, "text": "a", "free": "x"}, [("num", "null_imputed")]),
+        ({"num": 1.0, "text": "c", "free": "x"}, [("text", "unseen_category")]),
+        (
+            {"num": 1.0, "text": None, "free": None},
+            [("text", "null_imputed"), ("free", "null_imputed")],
+        ),
+        (
+            {"num": None, "text": "zz", "free": "never seen"},
+            [("num", "null_imputed"), ("text", "unseen_category")],
+        ),
+    ],
+)
+@pytest.mark.parametrize("missing_text", [np.nan, MISSING_TEXT])
+def test_one_row_warnings_equal_the_general_path(
+    row: dict[str, Any], expected: list[tuple[str, str]], missing_text: Any
+) -> None:
+    from mlserve.serving.warnings import prediction_warnings
+
+    validator = InstanceValidator(WARNED_SIGNATURE, missing_text)  # type: ignore[arg-type]
+    columns = validator.columns([row])
+    general = prediction_warnings(
+        dict(columns),  # a plain dict: the one-row marker does not apply
+        {f["name"]: f["type"] for f in WARNED_SIGNATURE["inputs"]},  # type: ignore[index]
+        {"text": frozenset({"a", "b"})},
+        missing_text,
+    )
+    assert validator.warnings(columns) == general
+    assert [(w["field"], w["warning"]) for w in general] == expected
+    # Two copies of the row go through the many-rows path: the same warnings per row.
+    twice = validator.warnings(validator.columns([row, row]))
+    assert [w for w in twice if w["row"] == 0] == general
+    assert len(twice) == 2 * len(general)

@@ -27,7 +27,6 @@ from mlserve.security.keys import (
     Principal,
     authorize,
     bearer_key,
-    principal_of,
 )
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -122,7 +121,7 @@ def principal_for(
         ctx.limiter.check(None, remote_addr)
         return ANONYMOUS_ADMIN
     try:
-        principal = principal_of(ctx.keys.verify(bearer_key(authorization, api_key)))
+        principal: Principal = ctx.keys.authenticate(bearer_key(authorization, api_key))
     except Unauthorized:
         ctx.limiter.refuse_blocked(remote_addr)  # locked out: 429 rather than 401
         if count_failure:

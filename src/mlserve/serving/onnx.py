@@ -201,6 +201,11 @@ class OnnxModel:
         graph_inputs = json.loads(meta[_META_INPUTS]) if _META_INPUTS in meta else features
         self._inputs = dict(zip(features, graph_inputs, strict=True))
         self._outputs = [o.name for o in self._session.get_outputs()]
+        # The session's C++ run without the Python wrapper's checks (input names against
+        # the graph, OrtValue ownership, graph capture): the feed is built from the
+        # graph's own inputs above, of numpy arrays, on the CPU provider alone, so the
+        # checks cannot fail; they cost about 7 µs a call (a fifth of a one-row run).
+        self._run = getattr(self._session, "_sess", self._session).run
         self._has_proba = meta.get(_META_PROBA, "1") == "1"
         self.classes: list[Any] | None = signature["output"].get("classes")
         self._lookup: dict[Any, int] = {}
@@ -235,7 +240,7 @@ class OnnxModel:
             that is not one of ``classes``.
         """
         inputs = {graph: feed[name] for name, graph in self._inputs.items()}
-        outputs = self._session.run(self._outputs, inputs)
+        outputs = self._run(self._outputs, inputs, None)
         if self._labels is None:
             return np.asarray(outputs[0], dtype=np.float64).reshape(-1), None
         raw = np.asarray(outputs[0]).reshape(-1)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import reprlib
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -88,6 +89,12 @@ class _Decline(Exception):
     """The fast path is unsure; the row-by-row path decides."""
 
 
+class _WarningFree(dict[str, np.ndarray]):
+    """Columns of one row known, while it was checked, to have no null and no text
+    value outside the known ones: :meth:`InstanceValidator.warnings` has nothing to
+    look for (it would otherwise cost more than the check did)."""
+
+
 class InstanceValidator:
     """Checks and converts prediction instances for one signature.
 
@@ -109,6 +116,7 @@ class InstanceValidator:
             for f in signature["inputs"]
         ]
         self._names = frozenset(self.features)
+        self._kinds = {name: kind for name, *_rest, kind in self._specs}
         self._missing_text = missing_text
         # Known text values, where the signature lists them all (under 1,000).
         self._known = {
@@ -242,7 +250,7 @@ class InstanceValidator:
         out: Columns = {}
         for name, _check, _expected, nullable, kind in self._specs:
             try:
-                values = [row[name] for row in instances]
+                values = list(map(itemgetter(name), instances))
             except KeyError:
                 raise _Decline from None
             out[name] = self._fast_column(kind, nullable, values)
@@ -275,8 +283,9 @@ class InstanceValidator:
             ``{"row", "field", "warning": "null_imputed"}`` and ``{"row", "field",
             "warning": "unseen_category", "value"}``, by row then signature order.
         """
-        kinds = {name: kind for name, *_rest, kind in self._specs}
-        return prediction_warnings(columns, kinds, self._known, self._missing_text)
+        if type(columns) is _WarningFree:
+            return []
+        return prediction_warnings(columns, self._kinds, self._known, self._missing_text)
 
     def columns_from_inputs(self, inputs: Any, extra: str = "refuse") -> Columns:
         """Validate columnar input ``{feature: [value, ...]}`` and return one array per feature.
@@ -345,23 +354,28 @@ class InstanceValidator:
         if type(row) is not dict or len(row) != width:
             raise _Decline
         out: Columns = {}
+        clean = True  # no null, no text value outside the known ones: no warning
+        known = self._known
         for name, check, _expected, nullable, kind in self._specs:
             value = row.get(name, _ABSENT)
             if value is None and nullable:
                 value = self._missing_text if kind == "string" else np.nan
+                clean = False
             elif not check(value) or (kind == "string" and NUL in value):
                 raise _Decline
             if kind == "string":
                 column = np.empty(1, dtype=object)
                 column[0] = value
                 out[name] = column
+                if clean and name in known and value not in known[name]:
+                    clean = False
             else:
                 out[name] = np.array([value], dtype=np.float64)
-        return out
+        return _WarningFree(out) if clean else out
 
     def _fast_array(self, kind: str, values: list[Any], has_null: bool) -> np.ndarray:
         if kind == "string":
-            if NUL in "".join(v for v in values if v is not None):
+            if NUL in "".join([v for v in values if v is not None] if has_null else values):
                 raise _Decline
             if has_null:
                 values = [self._missing_text if v is None else v for v in values]

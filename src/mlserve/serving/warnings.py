@@ -15,6 +15,7 @@ import numpy as np
 NULL_IMPUTED = "null_imputed"
 UNSEEN_CATEGORY = "unseen_category"
 MAX_VALUE_CHARS = 100
+SMALL_ROWS = 8  # up to this many rows, NaN is looked for in Python
 
 
 def prediction_warnings(
@@ -47,13 +48,17 @@ def prediction_warnings(
     for order, (name, kind) in enumerate(kinds.items()):
         values = columns[name]
         if kind != "string":
-            missing = np.isnan(values)
-            if missing.any():
-                for row in np.flatnonzero(missing).tolist():
-                    found.append((row, order, _entry(row, name, NULL_IMPUTED)))
+            for row in _nan_rows(values):
+                found.append((row, order, _entry(row, name, NULL_IMPUTED)))
             continue
         seen = known.get(name)
-        for row, value in enumerate(values.tolist()):
+        texts = values.tolist()
+        distinct = set(texts)
+        if (seen is None or distinct <= seen) and not any(
+            value is missing_text or value != value for value in distinct
+        ):
+            continue  # no null and nothing unseen: no need to look row by row
+        for row, value in enumerate(texts):
             if value is missing_text or value != value:
                 found.append((row, order, _entry(row, name, NULL_IMPUTED)))
             elif seen is not None and value not in seen:
@@ -61,6 +66,18 @@ def prediction_warnings(
                 entry["value"] = str(value)[:MAX_VALUE_CHARS]
                 found.append((row, order, entry))
     return [entry for _row, _order, entry in sorted(found, key=lambda t: t[:2])]
+
+
+def _nan_rows(values: np.ndarray) -> list[int]:
+    """Rows of ``values`` (float64, shape (n_rows,)) that are NaN.
+
+    A few rows are checked in Python: numpy's per-call overhead (``isnan``, then
+    ``any``) costs more than the check itself on a one-row request.
+    """
+    if len(values) <= SMALL_ROWS:
+        return [row for row, value in enumerate(values.tolist()) if value != value]
+    missing = np.isnan(values)
+    return np.flatnonzero(missing).tolist() if missing.any() else []
 
 
 def _entry(row: int, field: str, warning: str) -> dict[str, Any]:
