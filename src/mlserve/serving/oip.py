@@ -30,7 +30,7 @@ from mlserve.errors import NotFound, PayloadTooLarge, ValidationFailed
 from mlserve.serving.import_meta import label_datatype, tabular_tensors
 from mlserve.serving.oip_codec import InferRequest, InferResponse
 from mlserve.serving.predict import new_prediction_id
-from mlserve.store.documents import TensorSignature
+from mlserve.store.documents import FeatureSpec, TensorSignature
 from mlserve.store.orm import ModelVersion
 
 EXTENSIONS = ["binary_tensor_data"]
@@ -145,11 +145,9 @@ def infer(
     if n_rows > limit:
         raise PayloadTooLarge(f"{n_rows} rows exceed max_batch_rows={limit}", {"limit": limit})
     model = ctx.models.get(row)
-    names = {t.name for t in request.inputs}
-    features = [f["name"] for f in row.signature["inputs"]]
     prediction_id = new_prediction_id()
-    graph_inputs = set(model.tensor.inputs) if model.tensor is not None else set()
-    if not features or (names == graph_inputs and names != set(features)):
+    features = row.signature["inputs"]
+    if not features or (model.tensor is not None and _names_graph_inputs(model, request, features)):
         outputs, datatypes = _run_tensor(ctx, model, request, prediction_id)
     else:
         outputs, datatypes = _run_tabular(ctx, model, request, prediction_id)
@@ -166,6 +164,16 @@ def infer(
         datatypes=datatypes,
     )
     return response, binary
+
+
+def _names_graph_inputs(
+    model: ServableVersion, request: InferRequest, features: list[FeatureSpec]
+) -> bool:
+    """Whether ``request`` names the inputs of the version's graph, and they are not its
+    ``features`` (then it runs tensor to tensor)."""
+    assert model.tensor is not None
+    names = {t.name for t in request.inputs}
+    return names == set(model.tensor.inputs) and names != {f["name"] for f in features}
 
 
 def _run_tabular(
@@ -196,6 +204,10 @@ def _run_tabular(
 def _rows(request: InferRequest) -> tuple[list[dict[str, Any]] | None, dict[str, list[Any]]]:
     """Records when every tensor came as a 1-D JSON list, else ``{feature: values}``
     (missing values of floating tensors, NaN, as None)."""
+    if all(t.values is not None and len(t.values) == 1 for t in request.inputs):
+        # One row sent as JSON lists (the usual request): its record directly.
+        one: dict[str, list[Any]] = {t.name: t.values or [] for t in request.inputs}
+        return [{name: values[0] for name, values in one.items()}], one
     inputs: dict[str, list[Any]] = {}
     for tensor in request.inputs:
         if tensor.values is not None:

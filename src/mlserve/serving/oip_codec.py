@@ -20,12 +20,12 @@ import numpy as np
 import orjson
 
 from mlserve.errors import BadRequest, MalformedJSON, ValidationFailed
-from mlserve.serving.import_onnx import numpy_dtype
+from mlserve.serving.import_onnx import DATATYPES, numpy_dtype
 
 HEADER = "Inference-Header-Content-Length"
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class InferInput:
     """One decoded input tensor: ``data`` has ``shape`` and the datatype's numpy dtype.
 
@@ -145,6 +145,9 @@ def decode_request(body: bytes, header_length: str | None) -> InferRequest:
 
 
 def _input(item: Any, binary: bytes, offset: int) -> tuple[InferInput, int]:
+    plain = _plain_json_input(item)
+    if plain is not None:
+        return plain, offset
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise ValidationFailed("each input needs a name", {"field": "inputs"})
     name = item["name"]
@@ -184,6 +187,35 @@ def _input(item: Any, binary: bytes, offset: int) -> tuple[InferInput, int]:
     if decoded.array.shape != tuple(shape):
         decoded.array = decoded.array.reshape(shape)
     return decoded, offset
+
+
+def _plain_json_input(item: Any) -> InferInput | None:
+    """The usual tabular input, decoded in one pass: a 1-D tensor whose JSON ``data``
+    lists its values, with no ``parameters``. ``None`` for anything else, which
+    :func:`_input` decodes (and refuses) in full; an input accepted here is one it
+    would accept, with the same result."""
+    if type(item) is not dict or "parameters" in item:
+        return None
+    name, shape, datatype, data = (
+        item.get("name"),
+        item.get("shape"),
+        item.get("datatype"),
+        item.get("data"),
+    )
+    if type(name) is not str or type(shape) is not list or len(shape) != 1:
+        return None
+    if type(data) is not list or type(shape[0]) is not int or shape[0] != len(data):
+        return None
+    if type(datatype) is not str or datatype not in DATATYPES:
+        return None
+    dtype = DATATYPES[datatype]
+    types = set(map(type, data))
+    if not (types <= _TEXT if dtype.kind == "O" else list not in types):
+        return None
+    return InferInput(name=name, datatype=datatype, shape=shape, values=data)
+
+
+_TEXT = frozenset({str})
 
 
 def _from_bytes(raw: bytes, dtype: np.dtype, count: int, name: str) -> np.ndarray:
