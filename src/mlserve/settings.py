@@ -203,8 +203,9 @@ class Settings(BaseSettings):
     prediction_log_sample_rate : float
         Fraction of prediction requests logged (inputs and outputs) for feedback,
         live metrics and drift, in [0, 1]. Feedback can only be given for logged
-        requests. Measured on 1-row requests (bench/prediction_log.py): 0.1 costs
-        3-4 % of the throughput, 1.0 about 13 % (29 % of the CPU).
+        requests. Measured on 1-row requests (bench/prediction_log.py, requests per
+        CPU-second, 2026-12-06): 0.1 costs 0-5 %, 1.0 about 20 % (25-29 % before the
+        writer encoded with orjson).
     prediction_log_queue_size : int
         Logged predictions waiting for the background writer (requests); when it
         is full, new ones are dropped and counted, never waited for.
