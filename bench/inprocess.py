@@ -1,5 +1,6 @@
 """What the in-process benchmarks share: an app with their settings, an uploaded dataset,
-a trained version, and rows as the JSON records a client sends.
+a trained version, rows as the JSON records a client sends, and WSGI calls as a server
+makes them (Flask's test client costs about as much as a one-row prediction).
 
 The benchmarks run as scripts (``python bench/<name>.py``), so they import this module
 by its file name, as ``bench/serve.py`` imports ``serve_contenders``.
@@ -8,6 +9,7 @@ by its file name, as ``bench/serve.py`` imports ``serve_contenders``.
 from __future__ import annotations
 
 import io
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -58,3 +60,47 @@ def train(client: FlaskClient, dataset_id: str, **spec: Any) -> dict[str, Any]:
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows of ``frame`` as JSON records (missing values as ``None``)."""
     return to_records(frame)
+
+
+class Wsgi:
+    """Calls the application as a WSGI server does: one environ per request, the answer's
+    status, headers and body read back."""
+
+    def __init__(self, app: Any, headers: dict[str, str]) -> None:
+        self.app = app.wsgi_app  # the fast lane, then Flask
+        self.base = {
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.url_scheme": "http",
+            "wsgi.version": (1, 0),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
+        }
+
+    def post(
+        self, path: str, data: bytes, headers: dict[str, str]
+    ) -> tuple[str, dict[str, str], bytes]:
+        environ = dict(self.base)
+        environ.update(
+            REQUEST_METHOD="POST",
+            PATH_INFO=path,
+            QUERY_STRING="",
+            CONTENT_LENGTH=str(len(data)),
+            CONTENT_TYPE=headers.get("Content-Type", "application/json"),
+        )
+        environ["wsgi.input"] = io.BytesIO(data)
+        for name, value in headers.items():
+            if name != "Content-Type":
+                environ["HTTP_" + name.upper().replace("-", "_")] = value
+        answer: list[Any] = []
+        body = self.app(environ, lambda status, head, exc_info=None: answer.extend((status, head)))
+        try:
+            content = b"".join(body)
+        finally:
+            getattr(body, "close", lambda: None)()
+        return answer[0], dict(answer[1]), content

@@ -26,17 +26,15 @@ from __future__ import annotations
 import argparse
 import io
 import platform
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
 from flask.testing import FlaskClient
-from inprocess import bench_app, train, upload
+from inprocess import Wsgi, bench_app, train, upload
 
 from mlserve.api.current import context_of
 from mlserve.security import keys as auth
@@ -64,50 +62,6 @@ def rate(calls: list[Callable[[], object]], seconds: float, units: list[int]) ->
             spent[i] += time.perf_counter() - started
             done[i] += n * units[i]
     return [d / s for d, s in zip(done, spent, strict=True)]
-
-
-class Wsgi:
-    """Calls the application as a WSGI server does: one environ per request, the answer's
-    status, headers and body read back."""
-
-    def __init__(self, app: Any, headers: dict[str, str]) -> None:
-        self.app = app.wsgi_app  # the fast lane, then Flask
-        self.base = {
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.url_scheme": "http",
-            "wsgi.version": (1, 0),
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-            **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
-        }
-
-    def post(
-        self, path: str, data: bytes, headers: dict[str, str]
-    ) -> tuple[str, dict[str, str], bytes]:
-        environ = dict(self.base)
-        environ.update(
-            REQUEST_METHOD="POST",
-            PATH_INFO=path,
-            QUERY_STRING="",
-            CONTENT_LENGTH=str(len(data)),
-            CONTENT_TYPE=headers.get("Content-Type", "application/json"),
-        )
-        environ["wsgi.input"] = io.BytesIO(data)
-        for name, value in headers.items():
-            if name != "Content-Type":
-                environ["HTTP_" + name.upper().replace("-", "_")] = value
-        answer: list[Any] = []
-        body = self.app(environ, lambda status, head, exc_info=None: answer.extend((status, head)))
-        try:
-            content = b"".join(body)
-        finally:
-            getattr(body, "close", lambda: None)()
-        return answer[0], dict(answer[1]), content
 
 
 def tabular(
