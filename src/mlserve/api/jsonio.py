@@ -1,11 +1,10 @@
-"""JSON in and out with orjson (numpy arrays serialised natively, no ``tolist`` loops)."""
+"""JSON in and out with orjson (numpy arrays serialised natively, no ``tolist`` loops);
+the encoder itself is :func:`mlserve.store.jsoncodec.dumps`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import orjson
 from flask import Response, request
 from flask.json.provider import JSONProvider
 
@@ -13,27 +12,7 @@ from mlserve.api.body import drain_after_response
 from mlserve.api.current import current_context
 from mlserve.api.strictjson import parse_json
 from mlserve.errors import PayloadTooLarge, UnsupportedMediaType
-
-OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, np.ndarray):  # object arrays (text labels); orjson does numeric ones
-        return value.tolist()
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def dumps(value: Any) -> bytes:
-    """Serialise ``value`` (dicts, lists, numpy arrays, datetimes) to JSON bytes.
-
-    Non-finite floats become ``null`` (orjson's behaviour), so output is always
-    valid JSON.
-    """
-    return orjson.dumps(value, default=_default, option=OPTIONS)
+from mlserve.store.jsoncodec import dumps
 
 
 class OrjsonProvider(JSONProvider):

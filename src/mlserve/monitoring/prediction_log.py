@@ -23,17 +23,16 @@ import weakref
 from typing import Any
 
 import numpy as np
-import orjson
 from sqlalchemy import JSON, bindparam, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from mlserve.store.database import Database
+from mlserve.store.jsoncodec import dumps
 from mlserve.store.orm import PredictionLog, utcnow
 from mlserve.training.signature import to_json_scalar
 
 log = logging.getLogger(__name__)
-JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 BATCH_ROWS = 2000  # requests per insert at most
 LINGER_S = 0.25  # how long the writer gathers requests before one insert, seconds
 IDLE_WAIT_S = 1.0
@@ -154,8 +153,8 @@ def _row(entry: Entry) -> dict[str, Any]:
         "model_name": model_name,
         "version": version,
         "n_rows": len(values),
-        "features_json": _json(features),
-        "predictions_json": _json(values),
+        "features_json": dumps(features).decode(),
+        "predictions_json": dumps(values).decode(),
         "at": at,
         "shadow_of": shadow_of,
     }
@@ -174,11 +173,6 @@ class _EncodedJSON(TypeDecorator[str]):
 
     def bind_processor(self, dialect: Dialect) -> None:
         return None
-
-
-def _json(value: Any) -> str:
-    """``value`` as JSON text: numpy scalars and arrays as numbers, non-finite as null."""
-    return orjson.dumps(value, default=to_json_scalar, option=JSON_OPTIONS).decode()
 
 
 INSERT = insert(PredictionLog).values(

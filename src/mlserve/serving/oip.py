@@ -204,10 +204,6 @@ def _run_tabular(
 def _rows(request: InferRequest) -> tuple[list[dict[str, Any]] | None, dict[str, list[Any]]]:
     """Records when every tensor came as a 1-D JSON list, else ``{feature: values}``
     (missing values of floating tensors, NaN, as None)."""
-    if all(t.values is not None and len(t.values) == 1 for t in request.inputs):
-        # One row sent as JSON lists (the usual request): its record directly.
-        one: dict[str, list[Any]] = {t.name: t.values or [] for t in request.inputs}
-        return [{name: values[0] for name, values in one.items()}], one
     inputs: dict[str, list[Any]] = {}
     for tensor in request.inputs:
         if tensor.values is not None:

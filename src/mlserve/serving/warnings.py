@@ -15,7 +15,6 @@ import numpy as np
 NULL_IMPUTED = "null_imputed"
 UNSEEN_CATEGORY = "unseen_category"
 MAX_VALUE_CHARS = 100
-SMALL_ROWS = 8  # up to this many rows, NaN is looked for in Python
 
 
 def prediction_warnings(
@@ -48,8 +47,10 @@ def prediction_warnings(
     for order, (name, kind) in enumerate(kinds.items()):
         values = columns[name]
         if kind != "string":
-            for row in _nan_rows(values):
-                found.append((row, order, _entry(row, name, NULL_IMPUTED)))
+            missing = np.isnan(values)
+            if missing.any():
+                for row in np.flatnonzero(missing).tolist():
+                    found.append((row, order, _entry(row, name, NULL_IMPUTED)))
             continue
         seen = known.get(name)
         texts = values.tolist()
@@ -66,18 +67,6 @@ def prediction_warnings(
                 entry["value"] = str(value)[:MAX_VALUE_CHARS]
                 found.append((row, order, entry))
     return [entry for _row, _order, entry in sorted(found, key=lambda t: t[:2])]
-
-
-def _nan_rows(values: np.ndarray) -> list[int]:
-    """Rows of ``values`` (float64, shape (n_rows,)) that are NaN.
-
-    A few rows are checked in Python: numpy's per-call overhead (``isnan``, then
-    ``any``) costs more than the check itself on a one-row request.
-    """
-    if len(values) <= SMALL_ROWS:
-        return [row for row, value in enumerate(values.tolist()) if value != value]
-    missing = np.isnan(values)
-    return np.flatnonzero(missing).tolist() if missing.any() else []
 
 
 def _entry(row: int, field: str, warning: str) -> dict[str, Any]:
