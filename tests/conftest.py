@@ -51,6 +51,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "sqlite_only(reason): the test is about SQLite; skipped in the PostgreSQL pass"
     )
     pg.backend()  # a bad MLSERVE_TEST_BACKEND stops the run here
+    # A test's app would otherwise load its production versions in a background thread,
+    # racing what the test checks of the caches: tests/serving/test_preload.py, the lean
+    # worker test and the real services of tests/e2e turn preloading on.
+    os.environ["MLSERVE_PRELOAD_ALIAS"] = ""
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -158,7 +162,8 @@ def _database_backend(
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    """Settings with every file under ``tmp_path``, jobs run synchronously, and ``overrides``."""
+    """Settings with every file under ``tmp_path``, jobs run synchronously, and ``overrides``
+    (no preloading unless asked for: see ``pytest_configure``)."""
     base: dict[str, Any] = {"jobs_immediate": True, "log_level": "WARNING"}
     return Settings(home=tmp_path / "home", **{**base, **overrides})
 

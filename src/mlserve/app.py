@@ -14,6 +14,7 @@ from mlserve.api.routes import register_api
 from mlserve.api.schemas import ErrorOut
 from mlserve.bootstrap import build_context
 from mlserve.errors import MalformedJSON
+from mlserve.serving.preload import Preloader
 from mlserve.settings import Settings
 from mlserve.web.routes import register_web
 
@@ -43,6 +44,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
     ctx = build_context(settings)
     if settings.is_sqlite and settings.migrate_on_start:
         ctx.db.upgrade()
+    if settings.preload_alias:
+        ctx.preload = preloader = Preloader(
+            db=ctx.db, resolver=ctx.resolver, models=ctx.models, alias=settings.preload_alias
+        )
+        preloader.start()
     app = APIFlask(
         "mlserve",
         title="mlserve",

@@ -16,20 +16,17 @@ import secrets
 import signal
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mlserve.context import Context
 from mlserve.errors import ServiceUnavailable
-from mlserve.jobs import service as jobs
-from mlserve.jobs.demo import ensure_demo_models
-from mlserve.monitoring import comparison
+from mlserve.lazy import lazy_module
 from mlserve.monitoring.prediction_log import PredictionLogger
-from mlserve.online import policy as online
-from mlserve.online import update as online_update
 from mlserve.security import keys as auth
 from mlserve.security.keys import KeyCache
 from mlserve.security.ratelimit import Limits, RateLimiter, parse_limit
 from mlserve.security.secret import SecretKeyMismatch, check_secret_fingerprint
-from mlserve.serving.explain import ExplainerCache
+from mlserve.serving.explain_cache import ExplainerCache
 from mlserve.serving.loader import ModelCache
 from mlserve.serving.resolver import Resolver
 from mlserve.serving.shadow import ShadowRunner
@@ -39,6 +36,19 @@ from mlserve.store.database import Database
 from mlserve.store.location import open_store
 from mlserve.store.queue import ONLINE_UPDATE, TRAIN, open_queue
 from mlserve.training import shap_jit
+
+if TYPE_CHECKING:
+    from mlserve.jobs import demo
+    from mlserve.jobs import service as jobs
+    from mlserve.monitoring import comparison
+    from mlserve.online import policy as online
+    from mlserve.online import update as online_update
+else:
+    demo = lazy_module("mlserve.jobs.demo")
+    jobs = lazy_module("mlserve.jobs.service")
+    comparison = lazy_module("mlserve.monitoring.comparison")
+    online = lazy_module("mlserve.online.policy")
+    online_update = lazy_module("mlserve.online.update")
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +206,7 @@ class DatabaseSetup:
             if settings.auth and settings.bootstrap_admin_key:
                 bootstrap_admin_key(self.ctx)
             if self.demo:
-                ensure_demo_models(self.ctx)
+                demo.ensure_demo_models(self.ctx)
         except ServiceUnavailable as exc:
             self.problem = exc.message
             return False

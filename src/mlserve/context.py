@@ -115,6 +115,11 @@ class TrafficRoute(Protocol):
         """The alias of the route (``None``: a version was named)."""
         ...
 
+    @property
+    def versions(self) -> list[ModelVersion]:
+        """Every version of the route: primary, candidates, shadows."""
+        ...
+
     def choose(self, routing_key: str | None = None) -> ModelVersion:
         """The version that answers a request (sticky by ``routing_key``, else random)."""
         ...
@@ -258,6 +263,14 @@ class ExplainerStore(Protocol):
         ...
 
 
+class ModelPreload(Protocol):
+    """Versions loaded as a worker starts (:class:`mlserve.serving.preload.Preloader`)."""
+
+    def status(self) -> str:
+        """``"ok"`` once done, else how far loading got."""
+        ...
+
+
 @dataclass(kw_only=True)
 class Context:
     """Dependencies of the services for one process.
@@ -291,6 +304,8 @@ class Context:
     prediction_warnings : Counter
         ``(model name, warning) -> count`` of prediction warnings in this process
         (``mlserve_prediction_warnings_total``).
+    preload : ModelPreload or None
+        Set in HTTP workers that load the ``preload_alias`` versions as they start.
     """
 
     settings: Settings
@@ -307,3 +322,4 @@ class Context:
     shadows: ShadowQueue
     explainers: ExplainerStore
     prediction_warnings: Counter[tuple[str, str]] = field(default_factory=Counter)
+    preload: ModelPreload | None = None

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
         training job may ask for; 422 at submit time above.
     model_cache_size : int
         Loaded model versions kept in memory per process (LRU).
+    preload_alias : str
+        Each HTTP worker loads the versions behind every alias of this name as it
+        starts, in the background; ``/ready`` answers 503 until they are loaded
+        (:mod:`mlserve.serving.preload`). Empty: versions load on first use only.
     worker_heartbeat_interval_s, worker_heartbeat_timeout_s : float
         How often a worker records that it is alive, and after how long
         without a heartbeat its running jobs are declared failed (seconds).
@@ -269,6 +273,7 @@ class Settings(BaseSettings):
     max_dataset_uncompressed_bytes: int = Field(default=4 * 1024 * 1024 * 1024, gt=0)
     max_training_memory_bytes: int = Field(default=4 * 1024**3, gt=0)
     model_cache_size: int = Field(default=16, gt=0)
+    preload_alias: str = Field(default="production", max_length=64)
     worker_heartbeat_interval_s: float = Field(default=2.0, gt=0)
     worker_heartbeat_timeout_s: float = Field(default=10.0, gt=0)
     job_poll_interval_s: float = Field(default=1.0, gt=0)

@@ -34,6 +34,7 @@ class Service:
             **os.environ,
             "MLSERVE_HOME": str(home),
             "MLSERVE_LOG_LEVEL": "WARNING",
+            "MLSERVE_PRELOAD_ALIAS": "production",  # as a real service (tests/conftest.py)
             "MLSERVE_WORKER_HEARTBEAT_INTERVAL_S": "0.5",
             "MLSERVE_WORKER_HEARTBEAT_TIMEOUT_S": "3",
             **(env or {}),

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from mlserve import create_app
 from mlserve.api.current import context_of
-from mlserve.serving.explain import ExplainerCache
+from mlserve.serving.explain_cache import ExplainerCache
 from mlserve.settings import Settings
 from mlserve.store.orm import Dataset, ModelVersion
 from tests.api.test_api_datasets import assert_error

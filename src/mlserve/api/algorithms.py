@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apiflask import APIBlueprint
 
 from mlserve.api.schemas import AlgorithmListOut, AlgorithmsIn
 from mlserve.api.security import requires
-from mlserve.training.algorithms import describe_algorithms
+from mlserve.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from mlserve.training import algorithms
+else:
+    algorithms = lazy_module("mlserve.training.algorithms")
 
 bp = APIBlueprint("algorithms", __name__, url_prefix="/api/v1/algorithms", tag="algorithms")
 
@@ -22,4 +27,4 @@ bp = APIBlueprint("algorithms", __name__, url_prefix="/api/v1/algorithms", tag="
     responses={422: "unknown task"},
 )
 def list_algorithms(query_data: dict[str, Any]) -> dict[str, Any]:
-    return {"algorithms": describe_algorithms(query_data.get("task"))}
+    return {"algorithms": algorithms.describe_algorithms(query_data.get("task"))}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apiflask import APIBlueprint
 from flask import request
@@ -18,9 +18,14 @@ from mlserve.api.schemas import (
 )
 from mlserve.api.security import requires
 from mlserve.context import Context
-from mlserve.datasets import service
 from mlserve.errors import ValidationFailed
+from mlserve.lazy import lazy_module
 from mlserve.store.orm import Dataset
+
+if TYPE_CHECKING:
+    from mlserve.datasets import service
+else:
+    service = lazy_module("mlserve.datasets.service")
 
 bp = APIBlueprint("datasets", __name__, url_prefix="/api/v1/datasets", tag="datasets")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from apiflask import APIBlueprint
 from flask import Response
 
@@ -9,7 +11,12 @@ from mlserve.api.current import current_context
 from mlserve.api.jsonio import json_response
 from mlserve.api.predict import request_data, selector
 from mlserve.api.security import requires
-from mlserve.serving.explain import explain
+from mlserve.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from mlserve.serving import explain as serving_explain
+else:
+    serving_explain = lazy_module("mlserve.serving.explain")
 
 bp = APIBlueprint("explain", __name__, tag="predict")
 
@@ -29,5 +36,7 @@ bp = APIBlueprint("explain", __name__, tag="predict")
 )
 def explain_v1(name: str) -> Response:
     alias, version = selector()
-    result = explain(current_context(), name, alias=alias, version=version, **request_data())
+    result = serving_explain.explain(
+        current_context(), name, alias=alias, version=version, **request_data()
+    )
     return json_response(result)

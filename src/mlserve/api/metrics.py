@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from apiflask import APIBlueprint
 from flask import Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from mlserve.api.current import current_context
 from mlserve.api.security import METRICS, requires
-from mlserve.monitoring.prometheus import build_registry
+from mlserve.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from mlserve.monitoring import prometheus as collectors
+else:
+    collectors = lazy_module("mlserve.monitoring.prometheus")
 
 bp = APIBlueprint("metrics", __name__, tag="monitoring")
 REGISTRY = "mlserve_prometheus"
@@ -19,7 +26,7 @@ def _registry() -> CollectorRegistry:
     """The application's Prometheus registry, made on first use."""
     extensions = current_app.extensions
     if REGISTRY not in extensions:
-        extensions[REGISTRY] = build_registry(current_context())
+        extensions[REGISTRY] = collectors.build_registry(current_context())
     found: CollectorRegistry = extensions[REGISTRY]
     return found
 

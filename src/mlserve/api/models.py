@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apiflask import APIBlueprint
 from flask import request
@@ -20,11 +20,18 @@ from mlserve.api.schemas import (
 )
 from mlserve.api.security import requires
 from mlserve.errors import PayloadTooLarge, ValidationFailed
-from mlserve.registry import service as registry
-from mlserve.registry import views as registry_views
+from mlserve.lazy import lazy_module
 from mlserve.registry.traffic import parse_policy
-from mlserve.serving.imports import ModelUpload, register_import
 from mlserve.store.orm import ModelAlias
+
+if TYPE_CHECKING:
+    from mlserve.registry import service as registry
+    from mlserve.registry import views as registry_views
+    from mlserve.serving import imports
+else:
+    registry = lazy_module("mlserve.registry.service")
+    registry_views = lazy_module("mlserve.registry.views")
+    imports = lazy_module("mlserve.serving.imports")
 
 bp = APIBlueprint("models", __name__, url_prefix="/api/v1/models", tag="models")
 
@@ -132,9 +139,9 @@ def import_version(name: str, form_and_files_data: Any) -> dict[str, Any]:
         raise PayloadTooLarge(
             f"model file exceeds max_model_bytes={limit}", {"field": "file", "limit": limit}
         )
-    row = register_import(
+    row = imports.register_import(
         ctx,
-        ModelUpload(
+        imports.ModelUpload(
             name=name,
             filename=upload.filename or "model",
             data=data,

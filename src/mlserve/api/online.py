@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apiflask import APIBlueprint
 from flask import Response, request
@@ -11,10 +11,19 @@ from mlserve.api.current import current_context
 from mlserve.api.jsonio import json_response, read_json_body
 from mlserve.api.security import key_prefix, requires
 from mlserve.errors import ValidationFailed
-from mlserve.jobs import service as jobs
-from mlserve.monitoring import live as monitoring
-from mlserve.online import policy as online
-from mlserve.online import samples
+from mlserve.lazy import lazy_module
+from mlserve.monitoring.prediction_log import MAX_WINDOW
+
+if TYPE_CHECKING:
+    from mlserve.jobs import service as jobs
+    from mlserve.monitoring import live as monitoring
+    from mlserve.online import policy as online
+    from mlserve.online import samples
+else:
+    jobs = lazy_module("mlserve.jobs.service")
+    monitoring = lazy_module("mlserve.monitoring.live")
+    online = lazy_module("mlserve.online.policy")
+    samples = lazy_module("mlserve.online.samples")
 
 bp = APIBlueprint("online", __name__, tag="online learning")
 
@@ -156,7 +165,7 @@ WINDOW = {
     "in": "query",
     "required": False,
     "description": "the most recent rows to use (default: live_metrics_window)",
-    "schema": {"type": "integer", "minimum": 1, "maximum": monitoring.MAX_WINDOW},
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_WINDOW},
 }
 SOURCE = {
     "name": "source",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apiflask import APIBlueprint
 from flask import Response, request
@@ -14,8 +14,13 @@ from mlserve.api.jsonio import json_response, read_json_body
 from mlserve.api.schemas import PredictCsvIn
 from mlserve.api.security import requires
 from mlserve.errors import ValidationFailed
-from mlserve.serving import csvio
+from mlserve.lazy import lazy_module
 from mlserve.serving.predict import PredictionResult, model_status, predict
+
+if TYPE_CHECKING:
+    from mlserve.serving import csvio
+else:
+    csvio = lazy_module("mlserve.serving.csvio")
 
 bp = APIBlueprint("predict", __name__, tag="predict")
 

@@ -5,7 +5,7 @@ Setting the policy is ``PUT .../aliases/{alias}`` (:mod:`mlserve.api.models`); d
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apiflask import APIBlueprint
 from apiflask.fields import Integer
@@ -17,9 +17,15 @@ from mlserve.api.jsonio import json_response
 from mlserve.api.models import alias_view
 from mlserve.api.schemas import AliasOut, PromoteIn
 from mlserve.api.security import requires
-from mlserve.monitoring import comparison
-from mlserve.monitoring.live import MAX_WINDOW
-from mlserve.registry import service as registry
+from mlserve.lazy import lazy_module
+from mlserve.monitoring.prediction_log import MAX_WINDOW
+
+if TYPE_CHECKING:
+    from mlserve.monitoring import comparison
+    from mlserve.registry import service as registry
+else:
+    comparison = lazy_module("mlserve.monitoring.comparison")
+    registry = lazy_module("mlserve.registry.service")
 
 bp = APIBlueprint("traffic", __name__, url_prefix="/api/v1/models", tag="models")
 WINDOW_QUERY: dict[str, Any] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apiflask import APIBlueprint
 
@@ -10,8 +10,13 @@ from mlserve.api.current import current_context
 from mlserve.api.schemas import JobListOut, JobOut, PageIn
 from mlserve.api.security import key_prefix, requires
 from mlserve.jobs import cancel
-from mlserve.jobs import service as jobs
+from mlserve.lazy import lazy_module
 from mlserve.training.spec import TrainSpec
+
+if TYPE_CHECKING:
+    from mlserve.jobs import service as jobs
+else:
+    jobs = lazy_module("mlserve.jobs.service")
 
 bp = APIBlueprint(
     "training_jobs", __name__, url_prefix="/api/v1/training-jobs", tag="training jobs"

@@ -24,10 +24,14 @@ columns out unless the features are named explicitly
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from mlserve.store.documents import ColumnRole, ColumnSummary
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LEFT_OUT_ROLES = frozenset({"id", "constant"})
 HIGH_CARDINALITY_MIN_VALUES = 50

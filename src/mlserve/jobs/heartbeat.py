@@ -16,12 +16,13 @@ import os
 import socket
 import uuid
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 
 from mlserve.context import Context
 from mlserve.errors import MlserveError
-from mlserve.jobs.service import artifact_key, onnx_artifact_key
+from mlserve.lazy import lazy_module
 from mlserve.store.orm import (
     OnlineState,
     OnlineUpdateRun,
@@ -30,6 +31,11 @@ from mlserve.store.orm import (
     as_utc,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from mlserve.jobs import service
+else:
+    service = lazy_module("mlserve.jobs.service")
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +68,23 @@ def live_workers(ctx: Context) -> list[WorkerHeartbeat]:
 
 
 def readiness(ctx: Context) -> dict[str, str]:
-    """Check what serving and training need: the database (schema included) and a worker.
+    """Check what serving and training need: the database (schema included), a worker and
+    the preloaded versions.
 
     Returns
     -------
     dict
-        ``{"database": ..., "worker": ...}``, each ``"ok"`` or the problem.
+        ``{"database": ..., "worker": ...}``, each ``"ok"`` or the problem, and
+        ``"models"`` in an HTTP worker that preloads versions (``"ok"`` once they
+        are loaded: :mod:`mlserve.serving.preload`).
     """
+    checks = _store_checks(ctx)
+    if ctx.preload is not None:
+        checks["models"] = ctx.preload.status()
+    return checks
+
+
+def _store_checks(ctx: Context) -> dict[str, str]:
     if not ctx.db.ping():
         return {"database": "unreachable", "worker": "unknown"}
     try:
@@ -96,8 +112,8 @@ def recover_stale_jobs(ctx: Context) -> list[str]:
             job.error = "the worker running this job stopped before it finished"
             failed.append(job.id)
     for job_id in failed:
-        ctx.store.delete(artifact_key(job_id))
-        ctx.store.delete(onnx_artifact_key(job_id))
+        ctx.store.delete(service.artifact_key(job_id))
+        ctx.store.delete(service.onnx_artifact_key(job_id))
         log.warning("training job %s failed: its worker stopped", job_id)
     _recover_online_updates(ctx, alive)
     return failed

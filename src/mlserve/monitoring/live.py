@@ -18,13 +18,13 @@ from sqlalchemy import select
 from mlserve.context import Context
 from mlserve.errors import Conflict, NotFound, ValidationFailed
 from mlserve.monitoring.drift import drift_report
+from mlserve.monitoring.prediction_log import MAX_WINDOW
 from mlserve.online.samples import check_targets
 from mlserve.registry import service as registry
 from mlserve.store.documents import Metrics
 from mlserve.store.orm import ModelVersion, PredictionLog, Sample, utcnow
 from mlserve.training.metrics import classification_metrics, regression_metrics
 
-MAX_WINDOW = 100_000
 Source = Literal["predictions", "samples"]
 
 

@@ -32,6 +32,9 @@ from mlserve.store.jsoncodec import dumps
 from mlserve.store.orm import PredictionLog, utcnow
 from mlserve.training.signature import to_json_scalar
 
+MAX_WINDOW = 100_000
+"""The most recent rows a live-metrics or drift window reads (``window`` query parameter)."""
+
 log = logging.getLogger(__name__)
 BATCH_ROWS = 2000  # requests per insert at most
 LINGER_S = 0.25  # how long the writer gathers requests before one insert, seconds

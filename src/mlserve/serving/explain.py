@@ -4,7 +4,8 @@
 version as a prediction does (alias, version, traffic policy and routing key:
 :meth:`mlserve.registry.traffic.Route.choose`), so that an explanation is of the
 version that would answer. The explainer (:mod:`mlserve.training.explain`) is built
-once per version and kept in a small per-process cache (:class:`ExplainerCache`); it
+once per version and kept in a small per-process cache
+(:class:`mlserve.serving.explain_cache.ExplainerCache`); it
 explains the scikit-learn pipeline of the version's artifact (sha256-checked, loaded
 with the allow-list of :func:`mlserve.serving.loader.load_pipeline`), whatever runtime
 serves its predictions.
@@ -20,9 +21,7 @@ version (ONNX or skops file) is explained through its own runtime by
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
 import pandas as pd
@@ -40,36 +39,6 @@ from mlserve.training.explain import BACKGROUND_ROWS, PipelineExplainer, needs_b
 from mlserve.training.signature import model_frame, to_json_scalar
 
 Entry = tuple[PipelineExplainer | ImportedExplainer, InstanceValidator]
-
-
-class ExplainerCache:
-    """Least-recently-used explainers of this process, keyed by version and artifact digest.
-
-    Parameters
-    ----------
-    capacity : int
-        Explainers kept at most.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._items: OrderedDict[tuple[str, int, str], Entry] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, int, str]) -> Entry | None:
-        """The cached entry of ``key`` (model, version, sha256) or ``None``."""
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
-
-    def put(self, key: tuple[str, int, str], entry: Entry) -> None:
-        """Keep ``entry``, forgetting the least recently used beyond the capacity."""
-        with self._lock:
-            self._items[key] = entry
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
 
 
 def explain(

@@ -13,10 +13,9 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.pipeline import Pipeline
 
 from mlserve.errors import PayloadTooLarge, ValidationFailed
 from mlserve.serving.import_meta import ImportMetadata, sample_columns, tabular_tensors
@@ -24,6 +23,9 @@ from mlserve.serving.import_plan import ImportPlan
 from mlserve.serving.loader import load_estimator
 from mlserve.serving.runtime import SklearnRuntime
 from mlserve.store.documents import FeatureSpec, ImportInfo, Signature
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 
 def plan_skops(

@@ -6,9 +6,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
-
-from sklearn.pipeline import Pipeline
+from typing import TYPE_CHECKING, Any
 
 from mlserve.errors import Conflict, MlserveError, NotFound, ValidationFailed
 from mlserve.serving.batching import MicroBatcher
@@ -19,6 +17,9 @@ from mlserve.settings import Settings
 from mlserve.store.artifacts import ArtifactStore
 from mlserve.store.database import Database
 from mlserve.store.orm import ModelVersion
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ def load_pipeline(data: bytes) -> Pipeline:
         If the artifact holds a type that is neither trusted by skops nor in
         :data:`ALLOWED_TYPES`, or is not a readable skops file.
     """
+    from sklearn.pipeline import Pipeline  # a skops artifact needs scikit-learn anyway
+
     try:
         pipeline = _load_checked(data)
     except ValidationFailed as exc:
@@ -90,6 +93,8 @@ def load_estimator(data: bytes) -> Pipeline:
         Refused types (``details["types"]``, the first 20), an unreadable file, or an
         object without ``predict``.
     """
+    from sklearn.pipeline import Pipeline  # a skops artifact needs scikit-learn anyway
+
     loaded = _load_checked(data)
     if not hasattr(loaded, "predict"):
         raise ValidationFailed(

@@ -10,7 +10,8 @@ every probability within :data:`TOLERANCE`. Otherwise the version is served by
 scikit-learn and ``report["reason"]`` says why. Nothing here raises for a model
 that cannot be converted.
 
-:class:`OnnxModel` runs a kept graph on a feed built by :func:`feed_from_frame`.
+:class:`OnnxModel` (:mod:`mlserve.serving.onnx_model`) runs a kept graph on a feed built
+by :func:`feed_from_frame`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import pandas as pd
 import skl2onnx
 from onnx import ModelProto, TensorProto
@@ -45,8 +45,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from mlserve.serving import onnx_converters as conv
 from mlserve.serving import onnx_encoders, onnx_torch
 from mlserve.serving import onnx_trees as trees
-from mlserve.serving.onnx_converters import MISSING_TEXT
-from mlserve.serving.ort_options import session_options
+from mlserve.serving.onnx_model import META_INPUTS, META_PROBA, MISSING_TEXT, OnnxModel
 from mlserve.store.documents import CompileReport, Signature
 
 __all__ = [
@@ -103,8 +102,6 @@ _CUSTOM: dict[str, dict[type, Any]] = {
     "custom_parsers": {TransformedTargetRegressor: conv.parse_transformed_target},
 }
 onnx_torch.register_classifier_options()
-_META_INPUTS = "mlserve.inputs"
-_META_PROBA = "mlserve.probabilities"
 
 
 def feed_from_frame(frame: pd.DataFrame, signature: Signature) -> dict[str, np.ndarray]:
@@ -165,90 +162,6 @@ class Compiled:
     onnx: bytes | None
     report: CompileReport
     model: OnnxModel | None = field(default=None, repr=False, compare=False)
-
-
-class OnnxModel:
-    """An ONNX graph from :func:`compile_pipeline` in an onnxruntime session.
-
-    The session runs on the CPU provider, one thread, sequentially: a request
-    is one short graph run and the service parallelises across requests. Graph
-    optimizations stop at the basic level, which keeps double arithmetic exact.
-
-    Parameters
-    ----------
-    data : bytes
-        Serialized ONNX model (``Compiled.onnx``).
-    signature : dict
-        The model's signature (inputs, and output classes for classifiers).
-
-    Attributes
-    ----------
-    classes : list or None
-        ``signature["output"]["classes"]`` for classifiers, else None.
-
-    Raises
-    ------
-    onnxruntime.capi.onnxruntime_pybind11_state.Fail
-        (and other onnxruntime errors) if the graph cannot be loaded.
-    """
-
-    def __init__(self, data: bytes, signature: Signature) -> None:
-        self._session = ort.InferenceSession(
-            data, session_options(), providers=["CPUExecutionProvider"]
-        )
-        meta = self._session.get_modelmeta().custom_metadata_map
-        features = [spec["name"] for spec in signature["inputs"]]
-        graph_inputs = json.loads(meta[_META_INPUTS]) if _META_INPUTS in meta else features
-        self._inputs = dict(zip(features, graph_inputs, strict=True))
-        self._outputs = [o.name for o in self._session.get_outputs()]
-        # The session's C++ run without the Python wrapper's checks (input names against
-        # the graph, OrtValue ownership, graph capture): the feed is built from the
-        # graph's own inputs above, of numpy arrays, on the CPU provider alone, so the
-        # checks cannot fail; they cost about 7 µs a call (a fifth of a one-row run).
-        self._run = getattr(self._session, "_sess", self._session).run
-        self._has_proba = meta.get(_META_PROBA, "1") == "1"
-        self.classes: list[Any] | None = signature["output"].get("classes")
-        self._lookup: dict[Any, int] = {}
-        self._labels: np.ndarray | None = None
-        if self.classes is not None:
-            text = self._session.get_outputs()[0].type == "tensor(string)"
-            self._lookup = {(str(c) if text else int(c)): i for i, c in enumerate(self.classes)}
-            labels = np.asarray(self.classes)
-            self._labels = labels.astype(object) if labels.dtype.kind in "US" else labels
-
-    def run(self, feed: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Predict for every row of ``feed``.
-
-        Parameters
-        ----------
-        feed : dict of str to ndarray
-            Feature name -> array of shape (n_samples, 1), from :func:`feed_from_frame`.
-
-        Returns
-        -------
-        predictions : ndarray of shape (n_samples,)
-            float64 for regression; for classification, the labels as the
-            values of ``classes`` (int64, bool or object holding str).
-        probabilities : ndarray of shape (n_samples, n_classes) or None
-            float64, columns in ``classes`` order; None for regression and for
-            classifiers without ``predict_proba``.
-
-        Raises
-        ------
-        KeyError
-            If a feature is missing from ``feed``, or the graph returns a label
-            that is not one of ``classes``.
-        """
-        inputs = {graph: feed[name] for name, graph in self._inputs.items()}
-        outputs = self._run(self._outputs, inputs, None)
-        if self._labels is None:
-            return np.asarray(outputs[0], dtype=np.float64).reshape(-1), None
-        raw = np.asarray(outputs[0]).reshape(-1)
-        positions = np.fromiter((self._lookup[v] for v in raw.tolist()), np.int64, len(raw))
-        proba = None
-        if self._has_proba and len(outputs) > 1:
-            proba = np.asarray(outputs[1], dtype=np.float64)
-        return self._labels[positions], proba
 
 
 def compile_pipeline(pipeline: Pipeline, signature: Signature, check: pd.DataFrame) -> Compiled:
@@ -418,7 +331,7 @@ def _convert(pipeline: Pipeline, signature: Signature, with_proba: bool) -> Mode
     conv.finalize(model)
     model.ir_version = IR_VERSION
     names = [i.name for i in model.graph.input]
-    metadata = {_META_INPUTS: json.dumps(names), _META_PROBA: "1" if with_proba else "0"}
+    metadata = {META_INPUTS: json.dumps(names), META_PROBA: "1" if with_proba else "0"}
     for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value

@@ -29,9 +29,7 @@ from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import StandardScaler
 
-# A missing text value in a string tensor. Not "\x00" alone: a trailing NUL is lost on the
-# way into onnxruntime (numpy bytes strip it), so "" would match. Clients cannot send NUL.
-MISSING_TEXT = "\x00missing"
+from mlserve.serving.onnx_model import MISSING_TEXT
 
 
 class UnsupportedModel(ValueError):

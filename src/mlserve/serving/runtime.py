@@ -18,14 +18,18 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pandas as pd
-from sklearn.pipeline import Pipeline
 
+from mlserve.lazy import lazy_module
 from mlserve.serving.validation import Columns, InstanceValidator
 from mlserve.store.documents import BatchingCalibration, Signature
 
 if TYPE_CHECKING:
-    from mlserve.serving.onnx import OnnxModel
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+    from mlserve.serving.onnx_model import OnnxModel
+else:
+    pd = lazy_module("pandas")
 
 Outputs = tuple[np.ndarray, np.ndarray | None]
 
@@ -88,7 +92,7 @@ class OnnxRuntime:
     name = "onnx"
 
     def __init__(self, data: bytes, signature: Signature, model: OnnxModel | None = None) -> None:
-        from mlserve.serving.onnx import MISSING_TEXT, OnnxModel
+        from mlserve.serving.onnx_model import MISSING_TEXT, OnnxModel
 
         refuse_external_data(data)
         self.model = model if model is not None else OnnxModel(data, signature)

@@ -17,15 +17,20 @@ import math
 import reprlib
 from collections.abc import Callable
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from mlserve.errors import ValidationFailed
+from mlserve.lazy import lazy_module
 from mlserve.serving.warnings import prediction_warnings
 from mlserve.store.documents import Signature
 from mlserve.training.signature import MAX_CATEGORIES_LISTED
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_module("pandas")
 
 Check = Callable[[Any], bool]
 Columns = dict[str, np.ndarray]

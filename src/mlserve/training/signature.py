@@ -16,13 +16,20 @@ training.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from mlserve.datasets.stats import logical_type
+from mlserve.lazy import lazy_module
 from mlserve.store.documents import FeatureSpec, OutputSpec, Signature
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlserve.datasets import stats
+else:
+    pd = lazy_module("pandas")
+    stats = lazy_module("mlserve.datasets.stats")
 
 MAX_CATEGORIES_LISTED = 1000
 
@@ -45,7 +52,7 @@ def infer_signature(
         column = features[name]
         spec: FeatureSpec = {
             "name": str(name),
-            "type": logical_type(column),
+            "type": stats.logical_type(column),
             "nullable": bool(column.isna().any()),
             # mlserve's preprocessing imputes every feature (training.preprocessing).
             "imputed": True,
@@ -70,7 +77,7 @@ def output_signature(target: pd.Series, task: str, classes: Sequence[Any] | None
     """
     output: OutputSpec = {"name": str(target.name), "type": "number"}
     if task == "classification" and classes is not None:
-        output["type"] = logical_type(target)
+        output["type"] = stats.logical_type(target)
         output["classes"] = [to_json_scalar(c) for c in classes]
     return output
 

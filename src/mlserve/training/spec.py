@@ -7,15 +7,20 @@ job exists.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlserve.errors import ValidationFailed
+from mlserve.lazy import lazy_module
 from mlserve.store.documents import ColumnSummary, Task
-from mlserve.training.catalogue import AUTO, AUTO_CANDIDATES, build_estimator, get_algorithm
 from mlserve.training.columns import choose_features
+
+if TYPE_CHECKING:
+    from mlserve.training import catalogue
+else:
+    catalogue = lazy_module("mlserve.training.catalogue")
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 MAX_CLASSES_INFERRED = 20
@@ -163,10 +168,12 @@ def check_spec(spec: TrainSpec, n_rows: int, columns: dict[str, ColumnSummary]) 
     if task == "regression" and target["type"] not in ("integer", "number"):
         raise ValidationFailed("regression needs a numeric target", {"field": "task"})
     check_sizes(spec, n_rows - (target["missing"] if spec.drop_missing_target else 0))
-    if spec.algorithm == AUTO:
+    if spec.algorithm == catalogue.AUTO:
         check_auto(spec, task)
     else:
-        build_estimator(get_algorithm(spec.algorithm, task), spec.params, spec.random_state)
+        catalogue.build_estimator(
+            catalogue.get_algorithm(spec.algorithm, task), spec.params, spec.random_state
+        )
         if spec.time_budget_s is not None:
             raise ValidationFailed(
                 'time_budget_s applies to algorithm "auto" only', {"field": "time_budget_s"}
@@ -193,8 +200,8 @@ def check_auto(spec: TrainSpec, task: Task) -> None:
             'algorithm "auto" ranks candidates by cross-validation; cv_folds must be at least 2',
             {"field": "cv_folds"},
         )
-    for name in AUTO_CANDIDATES[task]:
-        build_estimator(get_algorithm(name, task), {}, spec.random_state)
+    for name in catalogue.AUTO_CANDIDATES[task]:
+        catalogue.build_estimator(catalogue.get_algorithm(name, task), {}, spec.random_state)
 
 
 def check_sizes(spec: TrainSpec, n_rows: int) -> None:

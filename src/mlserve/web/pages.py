@@ -3,16 +3,26 @@ its template; the page's script fetches the rest from the REST API."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import render_template, request
 
 from mlserve.api.current import current_context
 from mlserve.api.security import requires
 from mlserve.context import Context
-from mlserve.datasets import service as datasets
-from mlserve.jobs import service as jobs
-from mlserve.monitoring import live as monitoring
-from mlserve.registry import service as registry
+from mlserve.lazy import lazy_module
 from mlserve.web.blueprint import bp
+
+if TYPE_CHECKING:
+    from mlserve.datasets import service as datasets
+    from mlserve.jobs import service as jobs
+    from mlserve.monitoring import live as monitoring
+    from mlserve.registry import service as registry
+else:
+    datasets = lazy_module("mlserve.datasets.service")
+    jobs = lazy_module("mlserve.jobs.service")
+    monitoring = lazy_module("mlserve.monitoring.live")
+    registry = lazy_module("mlserve.registry.service")
 
 
 def _ctx() -> Context:

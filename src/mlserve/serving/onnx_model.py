@@ -1,0 +1,108 @@
+"""A compiled graph in an ONNX Runtime session: what serves a compiled version.
+
+Apart from the compiler (:mod:`mlserve.serving.onnx`, which needs scikit-learn and
+skl2onnx) so that a worker serving compiled versions imports neither
+(:mod:`mlserve.lazy`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from mlserve.serving.ort_options import session_options
+from mlserve.store.documents import Signature
+
+# A missing text value in a string tensor. Not "\x00" alone: a trailing NUL is lost on the
+# way into onnxruntime (numpy bytes strip it), so "" would match. Clients cannot send NUL.
+MISSING_TEXT = "\x00missing"
+META_INPUTS = "mlserve.inputs"
+META_PROBA = "mlserve.probabilities"
+
+
+class OnnxModel:
+    """An ONNX graph from :func:`mlserve.serving.onnx.compile_pipeline` in an onnxruntime session.
+
+    The session runs on the CPU provider, one thread, sequentially: a request
+    is one short graph run and the service parallelises across requests. Graph
+    optimizations stop at the basic level, which keeps double arithmetic exact.
+
+    Parameters
+    ----------
+    data : bytes
+        Serialized ONNX model (``Compiled.onnx``).
+    signature : dict
+        The model's signature (inputs, and output classes for classifiers).
+
+    Attributes
+    ----------
+    classes : list or None
+        ``signature["output"]["classes"]`` for classifiers, else None.
+
+    Raises
+    ------
+    onnxruntime.capi.onnxruntime_pybind11_state.Fail
+        (and other onnxruntime errors) if the graph cannot be loaded.
+    """
+
+    def __init__(self, data: bytes, signature: Signature) -> None:
+        self._session = ort.InferenceSession(
+            data, session_options(), providers=["CPUExecutionProvider"]
+        )
+        meta = self._session.get_modelmeta().custom_metadata_map
+        features = [spec["name"] for spec in signature["inputs"]]
+        graph_inputs = json.loads(meta[META_INPUTS]) if META_INPUTS in meta else features
+        self._inputs = dict(zip(features, graph_inputs, strict=True))
+        self._outputs = [o.name for o in self._session.get_outputs()]
+        # The session's C++ run without the Python wrapper's checks (input names against
+        # the graph, OrtValue ownership, graph capture): the feed is built from the
+        # graph's own inputs above, of numpy arrays, on the CPU provider alone, so the
+        # checks cannot fail; they cost about 7 µs a call (a fifth of a one-row run).
+        self._run = getattr(self._session, "_sess", self._session).run
+        self._has_proba = meta.get(META_PROBA, "1") == "1"
+        self.classes: list[Any] | None = signature["output"].get("classes")
+        self._lookup: dict[Any, int] = {}
+        self._labels: np.ndarray | None = None
+        if self.classes is not None:
+            text = self._session.get_outputs()[0].type == "tensor(string)"
+            self._lookup = {(str(c) if text else int(c)): i for i, c in enumerate(self.classes)}
+            labels = np.asarray(self.classes)
+            self._labels = labels.astype(object) if labels.dtype.kind in "US" else labels
+
+    def run(self, feed: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predict for every row of ``feed``.
+
+        Parameters
+        ----------
+        feed : dict of str to ndarray
+            Feature name -> array of shape (n_samples, 1), from
+            :func:`mlserve.serving.onnx.feed_from_frame`.
+
+        Returns
+        -------
+        predictions : ndarray of shape (n_samples,)
+            float64 for regression; for classification, the labels as the
+            values of ``classes`` (int64, bool or object holding str).
+        probabilities : ndarray of shape (n_samples, n_classes) or None
+            float64, columns in ``classes`` order; None for regression and for
+            classifiers without ``predict_proba``.
+
+        Raises
+        ------
+        KeyError
+            If a feature is missing from ``feed``, or the graph returns a label
+            that is not one of ``classes``.
+        """
+        inputs = {graph: feed[name] for name, graph in self._inputs.items()}
+        outputs = self._run(self._outputs, inputs, None)
+        if self._labels is None:
+            return np.asarray(outputs[0], dtype=np.float64).reshape(-1), None
+        raw = np.asarray(outputs[0]).reshape(-1)
+        positions = np.fromiter((self._lookup[v] for v in raw.tolist()), np.int64, len(raw))
+        proba = None
+        if self._has_proba and len(outputs) > 1:
+            proba = np.asarray(outputs[1], dtype=np.float64)
+        return self._labels[positions], proba
