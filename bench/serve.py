@@ -6,6 +6,7 @@ Usage::
     .venv/bin/python bench/serve.py                    # the full matrix (20-30 min, 2 cores)
     .venv/bin/python bench/serve.py --contenders mlserve,fastapi --models linear_regression
     .venv/bin/python bench/serve.py --contenders mlserve,floor,echo --rows 1 --concurrency 16,64
+    .venv/bin/python bench/serve.py --contenders mlserve,mlserve-columnar,mlserve-v2 --rows 1000
 
 Trains linear_regression, gradient_boosting and random_forest (100 trees) on
 california_housing.csv through mlserve itself, exports the very same fitted
@@ -16,7 +17,10 @@ wrk``) at each concurrency and payload size, contender after contender for each
 point in a rotating order. The floor contenders (``floor``: a bare asyncio
 responder running the version's own ONNX graph; ``echo``: the same answering a
 constant body; ``bench/contenders/floor_app.py``) show what is left to gain:
-the report prints mlserve / floor. Prints Markdown tables (req/s, p50, p99, errors,
+the report prints mlserve / floor. Two more mlserve servers take other bodies
+(``mlserve-columnar``: the v1 route's ``{"inputs": {feature: [values]}}``;
+``mlserve-v2``: the V2 route with binary tensors), for the 1,000-row targets of
+each body against ONNX Runtime in process. Prints Markdown tables (req/s, p50, p99, errors,
 server CPU), the target ratios with PASS/FAIL, and writes everything as JSON to
 ``--out``. The load generator and the servers share the machine's cores.
 See docs/benchmarks.md.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from serve_load import Server, free_port
 
 BENCH = Path(__file__).resolve().parent
@@ -210,7 +212,7 @@ class Mlserve(InstancesJson, Contender):
         if prep.mlserve_server:
             argv += ["--server", prep.mlserve_server]
         env = self.env(MLSERVE_HOME=str(prep.mlserve_home), **prep.mlserve_env)
-        return self._server(prep, "mlserve", argv, env, [f"http://{LOOPBACK}:{port}/health"])
+        return self._server(prep, self.name, argv, env, [f"http://{LOOPBACK}:{port}/health"])
 
     def headers(self, prep: Prepared) -> dict[str, str]:
         """``Authorization: Bearer <key>`` when mlserve has keys."""
@@ -219,6 +221,69 @@ class Mlserve(InstancesJson, Contender):
     def path(self, model: str) -> str:
         """``/api/v1/models/<model>/predict``."""
         return f"/api/v1/models/{model}/predict"
+
+
+class MlserveColumnar(Mlserve):
+    """mlserve's v1 route with the columnar body, ``{"inputs": {feature: [values]}}``
+    (TensorFlow Serving's columnar format, docs/api.md): a server of its own."""
+
+    name = "mlserve-columnar"
+
+    def body(self, model: str, records: list[dict[str, Any]], numeric: set[str]) -> bytes:
+        """``{"inputs": {feature: [value per row]}}``."""
+        return _json({"inputs": {name: [r[name] for r in records] for name in records[0]}})
+
+
+V2_HEAD_BYTES = 4096  # the JSON part, padded with spaces: one header value for every body
+
+
+class MlserveV2Binary(Mlserve):
+    """The Open Inference Protocol route with binary tensors: one 1-D tensor per feature
+    (FP64 with NaN for a missing number, BYTES for text), their bytes after the JSON part
+    (KServe's binary tensor extension, as Triton's clients send them). The JSON part is
+    padded to :data:`V2_HEAD_BYTES` so that ``Inference-Header-Content-Length`` is the
+    same for every body; the answer is JSON."""
+
+    name = "mlserve-v2"
+
+    def headers(self, prep: Prepared) -> dict[str, str]:
+        """The key, and ``Inference-Header-Content-Length``."""
+        return {**super().headers(prep), "Inference-Header-Content-Length": str(V2_HEAD_BYTES)}
+
+    def path(self, model: str) -> str:
+        """``/v2/models/<model>/infer``."""
+        return f"/v2/models/{model}/infer"
+
+    def body(self, model: str, records: list[dict[str, Any]], numeric: set[str]) -> bytes:
+        """The JSON part (padded) then every tensor's bytes, in feature order."""
+        inputs, chunks = [], []
+        for name in records[0]:
+            values = [r[name] for r in records]
+            if name in numeric:
+                raw = np.asarray([np.nan if v is None else v for v in values], "<f8").tobytes()
+                datatype = "FP64"
+            else:
+                encoded = [str(v).encode() for v in values]
+                raw = b"".join(struct.pack("<I", len(b)) + b for b in encoded)
+                datatype = "BYTES"
+            parameters = {"binary_data_size": len(raw)}
+            inputs.append(
+                {
+                    "name": name,
+                    "datatype": datatype,
+                    "shape": [len(values)],
+                    "parameters": parameters,
+                }
+            )
+            chunks.append(raw)
+        head = _json({"inputs": inputs})
+        if len(head) > V2_HEAD_BYTES:
+            raise ValueError(f"the JSON part takes {len(head)} bytes > {V2_HEAD_BYTES}")
+        return head.ljust(V2_HEAD_BYTES) + b"".join(chunks)
+
+    def predictions(self, answer: Any) -> list[float]:
+        """The ``predict`` output's data."""
+        return list(answer["outputs"][0]["data"])
 
 
 class FastAPIApp(InstancesJson, Contender):
@@ -412,7 +477,18 @@ class Echo(Floor):
 
 
 CONTENDERS: dict[str, Contender] = {
-    c.name: c for c in (Mlserve(), MLServer(), BentoML(), MLflow(), FastAPIApp(), Floor(), Echo())
+    c.name: c
+    for c in (
+        Mlserve(),
+        MlserveColumnar(),
+        MlserveV2Binary(),
+        MLServer(),
+        BentoML(),
+        MLflow(),
+        FastAPIApp(),
+        Floor(),
+        Echo(),
+    )
 }
 PEERS = ("mlserver", "bentoml", "mlflow")
 FLOORS = ("floor", "echo")

@@ -51,6 +51,10 @@ class RowValidator(Protocol):
         """Rows given as lists of values in signature order, as ``{feature: value}``."""
         ...
 
+    def columns_from_arrays(self, arrays: dict[str, np.ndarray]) -> Columns | None:
+        """Validated columns from decoded tensors, or ``None`` to check them as lists."""
+        ...
+
     def warnings(self, columns: Columns) -> list[dict[str, Any]]:
         """Per row: nulls imputed and text values unseen in training."""
         ...

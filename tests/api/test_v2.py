@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mlserve.context import Context
+from mlserve.store.orm import PredictionLog
 from tests.conftest import frame_csv, keyed_client, train, upload
 from tests.serving.conftest import import_file, linear_graph
 
@@ -311,3 +312,40 @@ def test_metadata_datatypes_are_what_infer_accepts(
         "/api/v1/models/mixed/predict", json={"instances": rows.to_dict("records")}
     ).get_json()
     assert answer.get_json()["outputs"][0]["data"] == pytest.approx(v1["predictions"], rel=1e-12)
+
+
+def test_tabular_binary_tensors_predict_as_json_lists(
+    client: FlaskClient, ctx: Context, iris_model: dict[str, Any], iris_frame: pd.DataFrame
+) -> None:
+    """Binary FP64 tensors are taken as arrays (mlserve.serving.tensor_columns): the same
+    answer as the same values in JSON; a value the JSON path refuses is refused the same."""
+    features = [f["name"] for f in iris_model["version"]["signature"]["inputs"]]
+    arrays = [iris_frame[name].to_numpy(np.float64) for name in features]
+    inputs = [
+        {"name": n, "datatype": "FP64", "shape": [len(a)]}
+        for n, a in zip(features, arrays, strict=True)
+    ]
+    as_json = [{**item, "data": a.tolist()} for item, a in zip(inputs, arrays, strict=True)]
+    expected = client.post("/v2/models/iris/infer", json={"inputs": as_json})
+    assert expected.status_code == 200
+    body, headers = binary_body({"inputs": [dict(i) for i in inputs]}, arrays)
+    ctx.prediction_log.sample_rate = 1.0  # type: ignore[attr-defined]
+    answer = client.post("/v2/models/iris/infer", data=body, headers=headers)
+    assert answer.status_code == 200, answer.get_data()
+    assert ctx.prediction_log.flush()
+    logged_id = answer.get_json()["parameters"]["prediction_id"]
+    with ctx.db.session() as session:
+        logged = session.get(PredictionLog, logged_id)
+        assert logged is not None and logged.n_rows == 150
+        assert logged.features[features[0]] == arrays[0].tolist()  # JSON numbers
+    got, want = answer.get_json()["outputs"], expected.get_json()["outputs"]
+    assert got[0]["data"] == want[0]["data"]
+    assert len(got[0]["data"]) == 150
+    np.testing.assert_allclose(got[1]["data"], want[1]["data"], rtol=0, atol=0)
+    arrays[0] = arrays[0].copy()
+    arrays[0][3] = np.inf
+    body, headers = binary_body({"inputs": [dict(i) for i in inputs]}, arrays)
+    refused = client.post("/v2/models/iris/infer", data=body, headers=headers)
+    assert refused.status_code == 422
+    assert features[0] in refused.get_json()["error"]
+    assert ctx.prediction_log.flush()

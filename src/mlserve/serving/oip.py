@@ -179,11 +179,16 @@ def _names_graph_inputs(
 def _run_tabular(
     ctx: Context, model: ServableVersion, request: InferRequest, prediction_id: str
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    instances, inputs = _rows(request)
-    if instances is not None:  # JSON lists: validated row by row as v1's instances are
-        columns = model.validator.columns(instances)
-    else:
-        columns = model.validator.columns_from_inputs(inputs)
+    arrays = _arrays(request)
+    columns = None if arrays is None else model.validator.columns_from_arrays(arrays)
+    instances: list[dict[str, Any]] | None = None
+    inputs: dict[str, Any] | None = arrays
+    if columns is None:
+        instances, inputs = _rows(request)
+        if instances is not None:  # JSON lists: validated row by row as v1's instances are
+            columns = model.validator.columns(instances)
+        else:
+            columns = model.validator.columns_from_inputs(inputs)
     predictions, probabilities = model.predict(columns, len(next(iter(columns.values()))))
     ctx.prediction_log.submit(
         prediction_id,
@@ -199,6 +204,20 @@ def _run_tabular(
         outputs["predict_proba"] = np.asarray(probabilities, dtype=np.float64)
         datatypes["predict_proba"] = "FP64"
     return _select(outputs, datatypes, request)
+
+
+def _arrays(request: InferRequest) -> dict[str, np.ndarray] | None:
+    """``{feature: 1-D array}`` when every tensor came as an array (binary data, or JSON
+    data that is not a flat list), else ``None``; an ``(n, 1)`` tensor counts as 1-D."""
+    arrays: dict[str, np.ndarray] = {}
+    for tensor in request.inputs:
+        if tensor.values is not None:
+            return None
+        data = tensor.data
+        if data.ndim == 2 and data.shape[1] == 1:
+            data = data[:, 0]
+        arrays[tensor.name] = data
+    return arrays
 
 
 def _rows(request: InferRequest) -> tuple[list[dict[str, Any]] | None, dict[str, list[Any]]]:

@@ -23,6 +23,7 @@ import numpy as np
 
 from mlserve.errors import ValidationFailed
 from mlserve.lazy import lazy_module
+from mlserve.serving.tensor_columns import array_column
 from mlserve.serving.warnings import prediction_warnings
 from mlserve.store.documents import Signature
 from mlserve.training.signature import MAX_CATEGORIES_LISTED
@@ -353,6 +354,27 @@ class InstanceValidator:
             field, row = exc.details.get("field"), exc.details.get("row")
             reason = exc.message.split(": ", 1)[-1]
             raise ValidationFailed(f"inputs.{field}[{row}]: {reason}", exc.details) from None
+
+    def columns_from_arrays(self, arrays: dict[str, np.ndarray]) -> Columns | None:
+        """Validated columns from decoded tensors, one 1-D array per feature, or ``None``.
+
+        ``None`` (decline) unless every feature and nothing else is there, the arrays
+        are 1-D of one non-zero length, and each passes
+        :func:`mlserve.serving.tensor_columns.array_column`; the caller then checks the
+        values as JSON lists, which names the first bad one.
+        """
+        if arrays.keys() != self._names:
+            return None
+        lengths = {a.shape[0] if a.ndim == 1 else -1 for a in arrays.values()}
+        if len(lengths) != 1 or min(lengths) < 1:
+            return None
+        out: Columns = {}
+        for name, _check, _expected, nullable, kind in self._specs:
+            column = array_column(kind, nullable, arrays[name])
+            if column is None:
+                return None
+            out[name] = column
+        return out
 
     def _one(self, row: Any, width: int) -> Columns:
         """One row, value by value: cheaper than numpy on whole columns."""
