@@ -1,14 +1,16 @@
-"""The V2 request decoder's one-pass path for plain JSON inputs agrees with the full one."""
+"""The V2 request decoder: its one-pass path for plain JSON inputs agrees with the full one,
+and binary BYTES tensors decode element by element."""
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import numpy as np
 import orjson
 import pytest
 
-from mlserve.errors import MlserveError
+from mlserve.errors import BadRequest, MlserveError, ValidationFailed
 from mlserve.serving.oip import _rows
 from mlserve.serving.oip_codec import InferRequest, _input, _plain_json_input, decode_request
 
@@ -75,3 +77,49 @@ def test_rows_of_json_tensors_are_records_in_input_order(n_rows: int) -> None:
     records, inputs = _rows(request)
     assert records == [{"x": x[i], "c": text[i]} for i in range(n_rows)]
     assert inputs == {"x": x, "c": text}
+
+
+def _bytes_body(
+    elements: list[bytes], raw_tail: bytes = b"", shape: int | None = None
+) -> tuple[bytes, bytes]:
+    raw = b"".join(struct.pack("<I", len(e)) + e for e in elements) + raw_tail
+    head = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "t",
+                    "datatype": "BYTES",
+                    "shape": [len(elements) if shape is None else shape],
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ]
+        }
+    )
+    return head, head + raw
+
+
+@pytest.mark.parametrize(
+    ("elements", "expected"),
+    [
+        (
+            [b"NEAR BAY", b"INLAND", b"NEAR BAY", b"NEAR BAY"],
+            ["NEAR BAY", "INLAND"] + ["NEAR BAY"] * 2,
+        ),
+        ([b"\xc3\xa9", b"", b"\xff"], ["\u00e9", "", "\ufffd"]),  # invalid UTF-8 is replaced
+    ],
+    ids=["repeated", "utf8"],
+)
+def test_binary_bytes_elements_decode_in_order(elements: list[bytes], expected: list[str]) -> None:
+    head, body = _bytes_body(elements)
+    request = decode_request(body, str(len(head)))
+    assert request.inputs[0].data.tolist() == expected
+    assert all(type(v) is str for v in request.inputs[0].data.tolist())
+
+
+def test_binary_bytes_truncated_or_short_are_refused() -> None:
+    head, body = _bytes_body([b"ab"], raw_tail=b"\x05\x00")
+    with pytest.raises(BadRequest, match="truncated BYTES element"):
+        decode_request(body, str(len(head)))
+    head, body = _bytes_body([b"ab", b"cd"], shape=3)
+    with pytest.raises(ValidationFailed, match="2 elements for a shape of 3"):
+        decode_request(body, str(len(head)))

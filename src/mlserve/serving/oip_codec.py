@@ -220,13 +220,7 @@ _TEXT = frozenset({str})
 
 def _from_bytes(raw: bytes, dtype: np.dtype, count: int, name: str) -> np.ndarray:
     if dtype.kind == "O":
-        values, at = [], 0
-        while at < len(raw):
-            if at + 4 > len(raw):
-                raise BadRequest(f"input {name!r}: truncated BYTES element")
-            (n,) = struct.unpack_from("<I", raw, at)
-            values.append(raw[at + 4 : at + 4 + n].decode("utf-8", "replace"))
-            at += 4 + n
+        values = _bytes_elements(raw, name)
         if len(values) != count:
             raise ValidationFailed(
                 f"input {name!r}: {len(values)} elements for a shape of {count}", {"input": name}
@@ -237,6 +231,36 @@ def _from_bytes(raw: bytes, dtype: np.dtype, count: int, name: str) -> np.ndarra
             f"input {name!r}: {len(raw)} bytes for {count} elements of {dtype}", {"input": name}
         )
     return np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
+
+
+_LENGTH = struct.Struct("<I")
+
+
+def _bytes_elements(raw: bytes, name: str) -> list[str]:
+    """The elements of a binary ``BYTES`` tensor: each a 4-byte little-endian length and
+    that many bytes, decoded as UTF-8 (invalid bytes replaced). Equal elements are
+    decoded once (a categorical feature repeats a few values).
+
+    Raises
+    ------
+    BadRequest
+        A length that runs past the end of ``raw``.
+    """
+    values: list[str] = []
+    append = values.append
+    decoded: dict[bytes, str] = {}
+    unpack, at, end = _LENGTH.unpack_from, 0, len(raw)
+    while at < end:
+        if at + 4 > end:
+            raise BadRequest(f"input {name!r}: truncated BYTES element")
+        (n,) = unpack(raw, at)
+        element = raw[at + 4 : at + 4 + n]
+        text = decoded.get(element)
+        if text is None:
+            text = decoded[element] = element.decode("utf-8", "replace")
+        append(text)
+        at += 4 + n
+    return values
 
 
 def _from_json(data: Any, dtype: np.dtype, count: int, name: str) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 NUL = "\x00"
+_TEXT = {str}
 
 
 def array_column(kind: str, nullable: bool, array: np.ndarray) -> np.ndarray | None:
@@ -37,7 +38,7 @@ def array_column(kind: str, nullable: bool, array: np.ndarray) -> np.ndarray | N
         if array.dtype.kind != "O":
             return None
         values = array.tolist()
-        if not all(type(v) is str for v in values) or NUL in "".join(values):
+        if set(map(type, values)) != _TEXT or NUL in "".join(values):
             return None
         return array
     if kind == "boolean":
