@@ -419,7 +419,7 @@ class InstanceValidator:
         if not finite.all():
             # Only NaN from a null is allowed: as many non-finite values as nulls,
             # and no infinity.
-            nulls = sum(v is None for v in values) if has_null else 0
+            nulls = values.count(None) if has_null else 0
             if np.isinf(array).any() or int((~finite).sum()) != nulls:
                 raise _Decline
         if kind == "integer" and not np.array_equal(array[finite], np.floor(array[finite])):
