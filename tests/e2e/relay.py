@@ -33,7 +33,8 @@ class TcpRelay:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def cut(self) -> None:
-        listener, self._listener = self._listener, None
+        with self._lock:  # a connection being accepted now is dropped by _accept itself
+            listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()
         with self._lock:
@@ -55,6 +56,10 @@ class TcpRelay:
                 client.close()
                 continue
             with self._lock:
+                if self._listener is not listener:  # cut while connecting: drop it too
+                    client.close()
+                    upstream.close()
+                    return
                 self._sockets.update((client, upstream))
             for source, sink, count in ((client, upstream, True), (upstream, client, False)):
                 threading.Thread(target=self._pump, args=(source, sink, count), daemon=True).start()

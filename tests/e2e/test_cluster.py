@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -52,6 +53,12 @@ pytestmark = [
     pytest.mark.skipif(bool(MISSING), reason="; ".join(MISSING)),
 ]
 JOBS = 6
+# nginx keeps a replica out of the upstream for fail_timeout after it failed (passive health
+# checks: deploy/nginx.conf); a replica restarted within that time gets no traffic until then.
+FAIL_TIMEOUT_S = max(
+    float(s)
+    for s in re.findall(r"fail_timeout=(\d+)s", (REPO_ROOT / "deploy/nginx.conf").read_text())
+)
 
 
 class Cluster:
@@ -270,6 +277,9 @@ def test_cluster_trains_moves_aliases_and_survives_a_replica_kill(
     print(
         f"restarted replica served its first prediction after {time.monotonic() - restarted:.1f} s"
     )
+    # It restarts faster than nginx takes it back (lean workers: about 1.5 s); a second
+    # replica lost before then would leave nginx no live upstream, so wait for it.
+    time.sleep(max(0.0, restarted + FAIL_TIMEOUT_S - time.monotonic()))
 
     stopped = under_load(proxy, auth, row, lambda: cluster.terminate("serve-1"))
     refused = [s for s in stopped if s != 200]
