@@ -22,10 +22,10 @@ from typing import Any
 class LazyModule(types.ModuleType):
     """A stand-in for module ``name`` that imports it when an attribute is read.
 
-    Every read goes to the real module (no copy is kept), so what tests patch
-    on the real module is what callers see. :func:`importlib.import_module`
-    takes the import system's per-module lock: threads reading at once import
-    the module once.
+    Every read goes to the real module (only the module object is kept, not its
+    attributes), so what tests patch on the real module is what callers see.
+    :func:`importlib.import_module` takes the import system's per-module lock:
+    threads reading at once import the module once.
 
     Parameters
     ----------
@@ -37,14 +37,22 @@ class LazyModule(types.ModuleType):
         super().__init__(name, f"imported on first use: {name}")
         self.__dict__["_lazy_target"] = name
 
+    def _module(self) -> types.ModuleType:
+        module: types.ModuleType | None = self.__dict__.get("_lazy_module")
+        if module is None:
+            module = self.__dict__["_lazy_module"] = importlib.import_module(
+                self.__dict__["_lazy_target"]
+            )
+        return module
+
     def __getattr__(self, attribute: str) -> Any:
-        return getattr(importlib.import_module(self.__dict__["_lazy_target"]), attribute)
+        return getattr(self._module(), attribute)
 
     def __setattr__(self, attribute: str, value: Any) -> None:
-        setattr(importlib.import_module(self.__dict__["_lazy_target"]), attribute, value)
+        setattr(self._module(), attribute, value)
 
     def __delattr__(self, attribute: str) -> None:
-        delattr(importlib.import_module(self.__dict__["_lazy_target"]), attribute)
+        delattr(self._module(), attribute)
 
 
 def lazy_module(name: str) -> Any:

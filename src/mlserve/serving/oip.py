@@ -185,10 +185,11 @@ def _run_tabular(
     inputs: dict[str, Any] | None = arrays
     if columns is None:
         instances, inputs = _rows(request)
-        if instances is not None:  # JSON lists: validated row by row as v1's instances are
-            columns = model.validator.columns(instances)
-        else:
-            columns = model.validator.columns_from_inputs(inputs)
+        columns = (  # JSON lists: validated row by row as v1's instances are
+            model.validator.columns(instances)
+            if instances is not None
+            else model.validator.columns_from_inputs(inputs)
+        )
     predictions, probabilities = model.predict(columns, len(next(iter(columns.values()))))
     ctx.prediction_log.submit(
         prediction_id,
@@ -213,11 +214,13 @@ def _arrays(request: InferRequest) -> dict[str, np.ndarray] | None:
     for tensor in request.inputs:
         if tensor.values is not None:
             return None
-        data = tensor.data
-        if data.ndim == 2 and data.shape[1] == 1:
-            data = data[:, 0]
-        arrays[tensor.name] = data
+        arrays[tensor.name] = _column(tensor.data)
     return arrays
+
+
+def _column(data: np.ndarray) -> np.ndarray:
+    """An ``(n, 1)`` tensor as its ``(n,)`` column; any other shape as it is."""
+    return data[:, 0] if data.ndim == 2 and data.shape[1] == 1 else data
 
 
 def _rows(request: InferRequest) -> tuple[list[dict[str, Any]] | None, dict[str, list[Any]]]:
@@ -228,9 +231,7 @@ def _rows(request: InferRequest) -> tuple[list[dict[str, Any]] | None, dict[str,
         if tensor.values is not None:
             inputs[tensor.name] = tensor.values
             continue
-        data = tensor.data
-        if data.ndim == 2 and data.shape[1] == 1:
-            data = data[:, 0]
+        data = _column(tensor.data)
         if data.ndim != 1:
             raise ValidationFailed(
                 f"input {tensor.name!r}: a tabular model takes one 1-D tensor per feature, "

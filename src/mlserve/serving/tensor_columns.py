@@ -45,10 +45,29 @@ def array_column(kind: str, nullable: bool, array: np.ndarray) -> np.ndarray | N
         return array.astype(np.float64) if array.dtype.kind == "b" else None
     if array.dtype.kind not in "fiu":
         return None
-    values = array.astype(np.float64)
+    return checked_numbers(array.astype(np.float64), kind, None if nullable else 0)
+
+
+def checked_numbers(values: np.ndarray, kind: str, missing: int | None) -> np.ndarray | None:
+    """``values`` if they suit a number or integer feature, else ``None``.
+
+    The one numeric check of both paths (:meth:`InstanceValidator.columns`'s fast lane and
+    :func:`array_column`): no infinity; NaN only for missing values; whole numbers for
+    ``integer``.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_rows,), float64
+    kind : {"number", "integer"}
+    missing : int or None
+        How many NaN stand for missing values (the nulls sent); ``None``: any number.
+    """
     finite = np.isfinite(values)
-    if not finite.all() and (not nullable or np.isinf(values).any()):
-        return None
+    if not finite.all():
+        if np.isinf(values).any():
+            return None
+        if missing is not None and int((~finite).sum()) != missing:
+            return None
     if kind == "integer" and not np.array_equal(values[finite], np.floor(values[finite])):
         return None
     return values

@@ -23,7 +23,7 @@ import numpy as np
 
 from mlserve.errors import ValidationFailed
 from mlserve.lazy import lazy_module
-from mlserve.serving.tensor_columns import array_column
+from mlserve.serving.tensor_columns import NUL, array_column, checked_numbers
 from mlserve.serving.warnings import prediction_warnings
 from mlserve.store.documents import Signature
 from mlserve.training.signature import MAX_CATEGORIES_LISTED
@@ -35,7 +35,6 @@ else:
 
 Check = Callable[[Any], bool]
 Columns = dict[str, np.ndarray]
-NUL = "\x00"
 
 
 def _is_number(value: Any) -> bool:
@@ -415,16 +414,11 @@ class InstanceValidator:
             raise _Decline from None
         if kind == "boolean":
             return array
-        finite = np.isfinite(array)
-        if not finite.all():
-            # Only NaN from a null is allowed: as many non-finite values as nulls,
-            # and no infinity.
-            nulls = values.count(None) if has_null else 0
-            if np.isinf(array).any() or int((~finite).sum()) != nulls:
-                raise _Decline
-        if kind == "integer" and not np.array_equal(array[finite], np.floor(array[finite])):
+        # Only NaN from a null is allowed: as many NaN as nulls, and no infinity.
+        checked = checked_numbers(array, kind, values.count(None) if has_null else 0)
+        if checked is None:
             raise _Decline
-        return array
+        return checked
 
     def _check_row(
         self, index: int, row: Any, columns: dict[str, list[Any]], ignore_extra: bool
