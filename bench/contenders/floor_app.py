@@ -13,7 +13,8 @@ segment, no validation, no logging, no authentication, no metrics.
 as mlserve does (:func:`mlserve.serving.onnx.feed_from_frame`: one ``(n, 1)``
 array per feature, float64 with NaN for missing numbers, object arrays of
 ``str`` for text with mlserve's missing-text marker; graph inputs named by the
-graph's ``mlserve.inputs`` metadata), runs the version's own ONNX graph in an
+graph's ``mlserve.inputs`` metadata; one ``(n, k)`` float64 array for the numeric
+features of a packed graph, ``mlserve.packed``), runs the version's own ONNX graph in an
 onnxruntime session with :class:`mlserve.serving.onnx.OnnxModel`'s options
 (CPU, 1 intra- and 1 inter-op thread, sequential, basic graph optimizations)
 and answers ``{"predictions": [...]}``. What mlserve adds on top of this is
@@ -85,6 +86,13 @@ class Model:
             (spec["name"], name, spec["type"] == "string")
             for spec, name in zip(signature["inputs"], graph, strict=True)
         ]
+        # A packed graph (mlserve.packed): one (n, k) float64 input for the numeric features.
+        self.packed: tuple[str, list[str]] | None = None
+        if "mlserve.packed" in meta:
+            packed = json.loads(meta["mlserve.packed"])
+            feature_of = {name: feature for feature, name, _ in self.inputs}
+            self.packed = (packed["input"], [feature_of[c] for c in packed["columns"]])
+            self.inputs = [i for i in self.inputs if i[0] not in self.packed[1]]
         self.outputs = [self.session.get_outputs()[0].name]
         self.missing_text = missing_text
 
@@ -101,6 +109,10 @@ class Model:
             else:
                 column = [NAN if v is None else v for v in values]
                 feed[graph] = np.array(column, dtype=np.float64).reshape(n, 1)
+        if self.packed is not None:
+            name, columns = self.packed
+            table = [[NAN if (v := row.get(f)) is None else v for f in columns] for row in rows]
+            feed[name] = np.array(table, dtype=np.float64)
         (out,) = self.session.run(self.outputs, feed)
         return list(out.reshape(-1).tolist())
 

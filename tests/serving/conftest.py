@@ -1,4 +1,5 @@
-"""Model files for the import tests: built here from small real data, never downloaded."""
+"""Model files for the import tests: built here from small real data, never downloaded;
+and the california fit of the compiler tests."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from sklearn.datasets import load_iris, load_wine
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+
+from mlserve.training.fit import TrainResult, train
+from mlserve.training.spec import TrainSpec
 
 
 def import_file(
@@ -104,3 +108,26 @@ def wine_pipeline(wine_data: tuple[pd.DataFrame, np.ndarray]) -> Pipeline:
 @pytest.fixture(scope="session")
 def wine_skops(wine_pipeline: Pipeline) -> bytes:
     return sio.dumps(wine_pipeline)
+
+
+CALIFORNIA_TARGET, PRICE_BAND = "median_house_value", "price_band"
+
+
+def fit_california(
+    frame: pd.DataFrame, target: str, algorithm: str, task: str, **params: Any
+) -> TrainResult:
+    """Train ``algorithm`` on ``frame`` (california, maybe with ``price_band``) for ``target``:
+    every other column but the two targets, 10 % held out, no cross-validation, seed 0."""
+    spec = TrainSpec(
+        dataset_id="ds",
+        target=target,
+        algorithm=algorithm,
+        model_name="m",
+        task=task,
+        params=params,
+        features=[c for c in frame.columns if c not in (CALIFORNIA_TARGET, PRICE_BAND, target)],
+        test_size=0.1,
+        cv_folds=0,
+        random_state=0,
+    )
+    return train(frame, spec, task)

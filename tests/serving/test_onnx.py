@@ -34,10 +34,10 @@ from mlserve.serving.onnx import (
     feed_from_frame,
 )
 from mlserve.training.catalogue import CATALOGUE
-from mlserve.training.fit import TrainResult, train
+from mlserve.training.fit import TrainResult
 from mlserve.training.preprocessing import build_preprocessor
 from mlserve.training.signature import infer_signature, model_frame, output_signature
-from mlserve.training.spec import TrainSpec
+from tests.serving.conftest import fit_california
 
 # Lasso/ElasticNet defaults do not converge on targets in dollars; that is the catalogue's
 # behaviour, not this module's.
@@ -62,22 +62,6 @@ def california(california_frame: pd.DataFrame) -> pd.DataFrame:
     frame = california_frame.copy()
     frame[BAND] = _band(frame[TARGET])
     return frame.sample(frac=1.0, random_state=7).reset_index(drop=True)
-
-
-def _fit(frame: pd.DataFrame, target: str, algorithm: str, task: str, **params: Any) -> TrainResult:
-    spec = TrainSpec(
-        dataset_id="ds",
-        target=target,
-        algorithm=algorithm,
-        model_name="m",
-        task=task,
-        params=params,
-        features=[c for c in frame.columns if c not in (TARGET, BAND, target)],
-        test_size=0.1,
-        cv_folds=0,
-        random_state=0,
-    )
-    return train(frame, spec, task)
 
 
 def _assert_matches(result: TrainResult, model: OnnxModel, frame: pd.DataFrame) -> None:
@@ -122,7 +106,7 @@ def test_catalogue_compiles_and_matches_sklearn_on_every_california_row(
     california: pd.DataFrame, task: str, algorithm: str
 ) -> None:
     target = TARGET if task == "regression" else BAND
-    result = _fit(california.iloc[:N_TRAIN], target, algorithm, task)
+    result = fit_california(california.iloc[:N_TRAIN], target, algorithm, task)
     compiled = _compile(result, california.iloc[N_TRAIN : N_TRAIN + N_CHECK])
     report = compiled.report
 
@@ -152,7 +136,7 @@ def breast_cancer() -> pd.DataFrame:
 
 @pytest.mark.parametrize("algorithm", sorted(n for t, n in CATALOGUE if t == "classification"))
 def test_binary_integer_labels_match_sklearn(breast_cancer: pd.DataFrame, algorithm: str) -> None:
-    result = _fit(breast_cancer.iloc[:400], "target", algorithm, "classification")
+    result = fit_california(breast_cancer.iloc[:400], "target", algorithm, "classification")
     assert result.signature["output"]["classes"] == [0, 1]
     compiled = _compile(result, breast_cancer.iloc[400:])
     assert compiled.report["runtime"] == "onnx", compiled.report["reason"]
@@ -174,7 +158,7 @@ def test_missing_text_and_unseen_categories_match_sklearn(
     california: pd.DataFrame, task: str, algorithm: str
 ) -> None:
     target = TARGET if task == "regression" else BAND
-    result = _fit(california.iloc[:N_TRAIN], target, algorithm, task)
+    result = fit_california(california.iloc[:N_TRAIN], target, algorithm, task)
     compiled = _compile(result, california.iloc[N_TRAIN : N_TRAIN + N_CHECK])
     assert compiled.onnx is not None, compiled.report["reason"]
     rows = california.iloc[:6].copy()
@@ -280,7 +264,7 @@ def test_graph_off_by_float32_rounding_is_rejected_with_its_error(
 def test_wrong_class_labels_are_rejected(
     california: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = _fit(california.iloc[:N_TRAIN], BAND, "decision_tree", "classification")
+    result = fit_california(california.iloc[:N_TRAIN], BAND, "decision_tree", "classification")
     monkeypatch.setattr(compiled_onnx, "_convert", _corrupting("classes", lambda c: c[::-1]))
     compiled = _compile(result, california.iloc[N_TRAIN : N_TRAIN + N_CHECK])
     assert compiled.onnx is None
@@ -289,7 +273,9 @@ def test_wrong_class_labels_are_rejected(
 
 
 def test_classifier_without_predict_proba_returns_labels_only(california: pd.DataFrame) -> None:
-    result = _fit(california.iloc[:N_TRAIN], BAND, "sgd_classifier", "classification", loss="hinge")
+    result = fit_california(
+        california.iloc[:N_TRAIN], BAND, "sgd_classifier", "classification", loss="hinge"
+    )
     assert not hasattr(result.pipeline, "predict_proba")
     compiled = _compile(result, california.iloc[N_TRAIN : N_TRAIN + N_CHECK])
     assert compiled.onnx is not None, compiled.report["reason"]
@@ -320,7 +306,7 @@ def test_non_default_hyper_parameters(
     california: pd.DataFrame, task: str, algorithm: str, params: dict[str, Any], reason: str | None
 ) -> None:
     target = TARGET if task == "regression" else BAND
-    result = _fit(california.iloc[:N_TRAIN], target, algorithm, task, **params)
+    result = fit_california(california.iloc[:N_TRAIN], target, algorithm, task, **params)
     compiled = _compile(result, california.iloc[N_TRAIN : N_TRAIN + N_CHECK])
     if reason is None:
         assert compiled.onnx is not None, compiled.report["reason"]
@@ -341,7 +327,7 @@ def test_odd_feature_names_are_mapped_to_graph_inputs(california: pd.DataFrame) 
     renamed = california.rename(
         columns={"median_income": "median income (10k$)", "latitude": "label"}
     )
-    result = _fit(renamed.iloc[:N_TRAIN], BAND, "logistic_regression", "classification")
+    result = fit_california(renamed.iloc[:N_TRAIN], BAND, "logistic_regression", "classification")
     compiled = _compile(result, renamed.iloc[N_TRAIN : N_TRAIN + N_CHECK])
     assert compiled.onnx is not None, compiled.report["reason"]
     graph_inputs = [i.name for i in onnx.load_from_string(compiled.onnx).graph.input]

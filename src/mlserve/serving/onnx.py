@@ -43,9 +43,15 @@ from sklearn.svm import SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from mlserve.serving import onnx_converters as conv
-from mlserve.serving import onnx_encoders, onnx_torch
+from mlserve.serving import onnx_encoders, onnx_fuse, onnx_torch
 from mlserve.serving import onnx_trees as trees
-from mlserve.serving.onnx_model import META_INPUTS, META_PROBA, MISSING_TEXT, OnnxModel
+from mlserve.serving.onnx_model import (
+    META_INPUTS,
+    META_PACKED,
+    META_PROBA,
+    MISSING_TEXT,
+    OnnxModel,
+)
 from mlserve.store.documents import CompileReport, Signature
 
 __all__ = [
@@ -306,8 +312,16 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _convert(pipeline: Pipeline, signature: Signature, with_proba: bool) -> ModelProto:
-    """skl2onnx conversion, one (N, 1) graph input per feature, classifier without ZipMap."""
+def _convert(
+    pipeline: Pipeline, signature: Signature, with_proba: bool, *, fuse: bool = True
+) -> ModelProto:
+    """skl2onnx conversion, classifier without ZipMap, then the exact rewrites of onnx_fuse.
+
+    The graph takes one input per text feature, (N, 1) or (N,) where only its column is
+    read, and, when the rewrite applies, one (N, k) float64 input for the k numeric
+    features (metadata ``mlserve.packed``: its name and the former per-feature inputs in
+    column order).
+    """
     initial_types = [
         (
             spec["name"],
@@ -332,6 +346,9 @@ def _convert(pipeline: Pipeline, signature: Signature, with_proba: bool) -> Mode
     model.ir_version = IR_VERSION
     names = [i.name for i in model.graph.input]
     metadata = {META_INPUTS: json.dumps(names), META_PROBA: "1" if with_proba else "0"}
+    packed = onnx_fuse.fuse(model) if fuse else None
+    if packed is not None:
+        metadata[META_PACKED] = json.dumps({"input": packed[0], "columns": packed[1]})
     for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value

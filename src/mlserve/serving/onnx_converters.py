@@ -129,11 +129,18 @@ def shape_classifier(operator: Any) -> None:
 
 
 def finalize(model: ModelProto) -> None:
-    """Import ai.onnx.ml at :data:`ML_OPSET` when the graph holds a ``TreeEnsemble`` node."""
-    if any(n.op_type == "TreeEnsemble" and n.domain == "ai.onnx.ml" for n in model.graph.node):
+    """Import ai.onnx.ml at :data:`ML_OPSET` when the graph holds a ``TreeEnsemble`` node
+    or a ``LabelEncoder`` with tensor values (both newer than what skl2onnx declares)."""
+    if any(_needs_ml_opset(n) for n in model.graph.node):
         for entry in model.opset_import:
             if entry.domain == "ai.onnx.ml":
                 entry.version = max(entry.version, ML_OPSET)
+
+
+def _needs_ml_opset(node: Any) -> bool:
+    if node.domain != "ai.onnx.ml":
+        return False
+    return node.op_type == "TreeEnsemble" or any(a.name == "values_tensor" for a in node.attribute)
 
 
 # --- SimpleImputer ----------------------------------------------------------------------------

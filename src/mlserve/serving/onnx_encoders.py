@@ -1,20 +1,21 @@
 """Converters for skl2onnx: the text encoders of mlserve's preprocessing, in float64.
 
-Each text feature's value becomes an integer code with one ``LabelEncoder`` node
-(ai.onnx.ml: string keys, int64 values, a default for values not seen in training),
-then:
+Each text feature's value becomes its category's position with one ``LabelEncoder``
+node (ai.onnx.ml: string keys, int64 values; values not seen in training get one past
+the last category), then one ``Gather`` reads that row of a float64 table holding what
+``transform`` gives each category, and in its last row what it gives an unseen value
+(the table's values are exact). A one-column table is written as the ``LabelEncoder``'s
+float64 values instead (``values_tensor``, ai.onnx.ml 4), one node less:
 
-- ``OneHotEncoder``: ``Equal(code, [0, 1, ..., n_columns - 1])`` cast to float64, one
-  block of columns per feature. Infrequent values (``min_frequency`` / ``max_categories``)
-  map to the feature's infrequent column, as do unseen values with
-  ``handle_unknown="infrequent_if_exist"``; otherwise unseen values give all zeros.
-  skl2onnx 1.20.0's own converter raises ``NotImplementedError: Infrequent categories
-  are not implemented``.
+- ``OneHotEncoder``: rows of 0 and 1, one block of columns per feature. Infrequent values
+  (``min_frequency`` / ``max_categories``) map to the feature's infrequent column, as do
+  unseen values with ``handle_unknown="infrequent_if_exist"``; otherwise unseen values
+  give all zeros. skl2onnx 1.20.0's own converter raises ``NotImplementedError:
+  Infrequent categories are not implemented``.
 - ``OrdinalEncoder``: the code as float64, NaN for unseen values
   (``unknown_value=np.nan``).
-- ``TargetEncoder``: ``Gather`` of the code's row in a float64 table of the learned
-  encodings (``encodings_``; one column per class for a multiclass target), whose last
-  row, reached by unseen values, is the target mean (``target_mean_``), as
+- ``TargetEncoder``: the learned encodings (``encodings_``; one column per class for a
+  multiclass target), and for unseen values the target mean (``target_mean_``), as
   scikit-learn's ``transform`` does. skl2onnx 1.20.0 has no converter for it.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from onnx import numpy_helper
 from skl2onnx.common.data_types import DoubleTensorType
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, TargetEncoder
 
@@ -37,17 +39,33 @@ def _mapping(encoder: Any, i: int) -> np.ndarray:
     return np.arange(len(encoder.categories_[i]), dtype=np.int64)
 
 
-def _codes(g: Graph, x: str, i: int, *, categories: Any, values: np.ndarray, default: int) -> str:
-    """(N, 1) int64 code of column ``i`` of the string tensor ``x``."""
-    column = g("Gather", x, g.const(np.array([i], dtype=np.int64), "column"), axis=1)
-    return g(
+def _encoded(g: Graph, x: str, i: int, categories: Any, table: np.ndarray) -> str:
+    """(N, width) float64: row ``code`` of ``table`` for column ``i`` of the string tensor ``x``.
+
+    ``table`` has one row per category, in ``categories`` order, then the unseen row.
+    A one-column table is the ``LabelEncoder``'s own float64 values (ai.onnx.ml 4).
+    """
+    keys = [str(c) for c in categories]
+    if table.shape[1] == 1:
+        column = g("Gather", x, g.const(np.array([i], dtype=np.int64), "column"), axis=1)
+        return g(
+            "LabelEncoder",
+            column,
+            ml=True,
+            keys_strings=keys,
+            values_tensor=numpy_helper.from_array(table[:-1, 0]),
+            default_tensor=numpy_helper.from_array(table[-1:, 0]),
+        )
+    column = g("Gather", x, g.const(np.array(i, dtype=np.int64), "column"), axis=1)  # (N,)
+    codes = g(
         "LabelEncoder",
         column,
         ml=True,
-        keys_strings=[str(c) for c in categories],
-        values_int64s=[int(v) for v in values],
-        default_int64=int(default),
+        keys_strings=keys,
+        values_int64s=list(range(len(categories))),
+        default_int64=len(categories),
     )
+    return g("Gather", g.const(table, "encodings"), codes, axis=0)
 
 
 def _text_input(g: Graph, operator: Any) -> str:
@@ -76,13 +94,12 @@ def convert_one_hot(scope: Any, operator: Any, container: Any) -> None:
     x, blocks = _text_input(g, operator), []
     for i, categories in enumerate(encoder.categories_):
         width = int(encoder._n_features_outs[i])
-        to_infrequent = encoder.handle_unknown == "infrequent_if_exist" and _n_infrequent(
-            encoder, i
-        )
-        default = width - 1 if to_infrequent else -1
-        codes = _codes(g, x, i, categories=categories, values=_mapping(encoder, i), default=default)
-        hits = g("Equal", codes, g.const(np.arange(width, dtype=np.int64), "columns"))
-        blocks.append(g("Cast", hits, to=11))  # TensorProto.DOUBLE
+        eye = np.eye(width, dtype=np.float64)
+        unseen = np.zeros((1, width), dtype=np.float64)
+        if encoder.handle_unknown == "infrequent_if_exist" and _n_infrequent(encoder, i):
+            unseen = eye[[width - 1]]
+        table = np.vstack([eye[_mapping(encoder, i)], unseen])
+        blocks.append(_encoded(g, x, i, categories, table))
     g("Concat", *blocks, out=operator.outputs[0].full_name, axis=1)
 
 
@@ -102,10 +119,8 @@ def convert_ordinal(scope: Any, operator: Any, container: Any) -> None:
         raise UnsupportedModel("OrdinalEncoder without unknown_value=nan is not supported")
     x, blocks = _text_input(g, operator), []
     for i, categories in enumerate(encoder.categories_):
-        codes = _codes(g, x, i, categories=categories, values=_mapping(encoder, i), default=-1)
-        as_float = g("Cast", codes, to=11)
-        unseen = g("Less", codes, g.const(np.array([0], dtype=np.int64), "zero"))
-        blocks.append(g("Where", unseen, g.const(np.array([np.nan]), "nan"), as_float))
+        codes = np.append(_mapping(encoder, i).astype(np.float64), np.nan)
+        blocks.append(_encoded(g, x, i, categories, codes.reshape(-1, 1)))
     g("Concat", *blocks, out=operator.outputs[0].full_name, axis=1)
 
 
@@ -118,13 +133,7 @@ def convert_target_encoder(scope: Any, operator: Any, container: Any) -> None:
     for i, categories in enumerate(encoder.categories_):
         columns = [encoder.encodings_[i * width + c] for c in range(width)]
         table = np.vstack([np.column_stack(columns), means.reshape(1, width)])
-        n = len(categories)
-        codes = _codes(
-            g, x, i, categories=categories, values=np.arange(n, dtype=np.int64), default=n
-        )
-        rows = g("Gather", g.const(table, "encodings"), codes, axis=0)  # (N, 1, width)
-        shape = g.const(np.array([-1, width], dtype=np.int64), "shape")
-        blocks.append(g("Reshape", rows, shape))
+        blocks.append(_encoded(g, x, i, categories, table))
     g("Concat", *blocks, out=operator.outputs[0].full_name, axis=1)
 
 

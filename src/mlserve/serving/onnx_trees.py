@@ -31,6 +31,9 @@ from mlserve.serving.onnx_converters import Graph, UnsupportedModel
 _LEQ = 0  # TreeEnsemble nodes_modes BRANCH_LEQ: x[feature] <= threshold goes to the true branch
 _MEMBER = 6  # BRANCH_MEMBER: x[feature] in the node's membership_values goes to the true branch
 _SUM = 1  # TreeEnsemble aggregate_function SUM
+# AVERAGE: the same sums, in the same order, each divided by the number of trees once at
+# the end (onnxruntime's TreeAggregatorAverage), as ForestRegressor.predict divides.
+_AVERAGE = 0
 
 
 class Tree(NamedTuple):
@@ -117,8 +120,11 @@ def _ensemble(
     targets: list[int],
     weights: np.ndarray,
     n_targets: int,
+    average: bool = False,
+    out: str | None = None,
 ) -> str:
-    """One ``TreeEnsemble`` node: tree ``t`` adds its leaf's weight to target ``targets[t]``.
+    """One ``TreeEnsemble`` node: tree ``t`` adds its leaf's weight to target ``targets[t]``
+    (then, with ``average``, the sums are divided by the number of trees).
 
     ``weights`` lists every leaf's weight, tree after tree, leaves in node order
     (:meth:`Tree.leaves`); a lone leaf becomes a node whose both branches reach it.
@@ -160,7 +166,8 @@ def _ensemble(
         x,
         ml=True,
         n_targets=n_targets,
-        aggregate_function=_SUM,
+        aggregate_function=_AVERAGE if average else _SUM,
+        out=out,
         post_transform=0,
         tree_roots=a["roots"],
         nodes_featureids=a["feat"],
@@ -195,7 +202,7 @@ def convert_forest_regressor(scope: Any, operator: Any, container: Any) -> None:
     """``DecisionTreeRegressor`` / ``RandomForestRegressor`` / ``ExtraTreesRegressor.predict``.
 
     The leaf means summed in tree order, then divided by the number of trees, as
-    ``ForestRegressor.predict`` accumulates.
+    ``ForestRegressor.predict`` accumulates (``aggregate_function`` AVERAGE).
 
     Raises
     ------
@@ -207,15 +214,16 @@ def convert_forest_regressor(scope: Any, operator: Any, container: Any) -> None:
     weights = np.concatenate(
         [t.value[tree.leaves(), 0, 0] for t, tree in zip(fitted, trees, strict=True)]
     )
-    total = _ensemble(
+    _ensemble(
         g,
         _features(g, operator, True),
         trees=trees,
         targets=[0] * len(trees),
         weights=weights,
         n_targets=1,
+        average=True,
+        out=operator.outputs[0].full_name,
     )
-    g("Div", total, g.const(float(len(trees)), "n_trees"), out=operator.outputs[0].full_name)
 
 
 def convert_forest_classifier(scope: Any, operator: Any, container: Any) -> None:

@@ -99,8 +99,8 @@ class OnnxRuntime:
         self.validator = InstanceValidator(signature, missing_text=MISSING_TEXT)
 
     def predict(self, columns: Columns) -> Outputs:
-        """Predict from ``columns``: each becomes an input of shape (n_rows, 1)."""
-        return self.model.run({name: values.reshape(-1, 1) for name, values in columns.items()})
+        """Predict from ``columns`` (:meth:`OnnxModel.run` shapes them for the graph)."""
+        return self.model.run(columns)
 
 
 def refuse_external_data(data: bytes) -> None:

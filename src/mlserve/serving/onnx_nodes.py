@@ -1,0 +1,86 @@
+"""A converted graph's nodes and constants, as the exact rewrites of
+:mod:`mlserve.serving.onnx_fuse` and :mod:`mlserve.serving.onnx_fold` read and edit them.
+
+Imports onnx only (a leaf of :mod:`mlserve.serving`).
+"""
+
+from __future__ import annotations
+
+from onnx import GraphProto, ModelProto, NodeProto, numpy_helper, shape_inference
+
+ML = "ai.onnx.ml"
+
+
+class NodeList:
+    """A graph's nodes detached from it (so they can be edited and dropped), then put back."""
+
+    def __init__(self, graph: GraphProto) -> None:
+        self.graph = graph
+        self.nodes = [_copy(n) for n in graph.node]
+
+    def __enter__(self) -> NodeList:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            del self.graph.node[:]
+            self.graph.node.extend(self.nodes)
+
+    def consumers(self) -> dict[str, list[NodeProto]]:
+        found: dict[str, list[NodeProto]] = {}
+        for node in self.nodes:
+            for name in node.input:
+                found.setdefault(name, []).append(node)
+        return found
+
+    def producer(self, name: str) -> NodeProto | None:
+        return next((n for n in self.nodes if name in n.output), None)
+
+    def rename_uses(self, old: str, new: str) -> None:
+        for node in self.nodes:
+            for i, name in enumerate(node.input):
+                if name == old:
+                    node.input[i] = new
+
+    def remove(self, *doomed: NodeProto) -> None:
+        self.nodes = [n for n in self.nodes if not any(n is d for d in doomed)]
+
+
+def _copy(node: NodeProto) -> NodeProto:
+    copy = NodeProto()
+    copy.CopyFrom(node)
+    return copy
+
+
+def int_attribute(node: NodeProto, name: str, default: int | None = None) -> int | None:
+    return next((a.i for a in node.attribute if a.name == name), default)
+
+
+def initializer(graph: GraphProto, name: str) -> list[object] | None:
+    for tensor in graph.initializer:
+        if tensor.name == name:
+            values = numpy_helper.to_array(tensor).ravel().tolist()
+            return [v.decode() if isinstance(v, bytes) else v for v in values]
+    return None
+
+
+def inferred_shapes(model: ModelProto) -> dict[str, list[int | None]]:
+    """Name -> shape (None for an unknown dimension) of every tensor ONNX can infer."""
+    inferred = shape_inference.infer_shapes(model)
+    graph = inferred.graph
+    shapes: dict[str, list[int | None]] = {}
+    for info in [*graph.input, *graph.value_info, *graph.output]:
+        tensor = info.type.tensor_type
+        if tensor.HasField("shape"):
+            dims = tensor.shape.dim
+            shapes[info.name] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    return shapes
+
+
+def rank(graph: GraphProto, name: str) -> int | None:
+    tensor = next((t for t in graph.initializer if t.name == name), None)
+    return None if tensor is None else len(tensor.dims)
+
+
+# MLAS multiplies in blocks along K; up to one block, Gemm(A, B, C) adds C once to the
+# finished dot products, as MatMul then Add do (checked bit for bit in the tests).
