@@ -14,7 +14,8 @@ as mlserve does (:func:`mlserve.serving.onnx.feed_from_frame`: one ``(n, 1)``
 array per feature, float64 with NaN for missing numbers, object arrays of
 ``str`` for text with mlserve's missing-text marker; graph inputs named by the
 graph's ``mlserve.inputs`` metadata; one ``(n, k)`` float64 array for the numeric
-features of a packed graph, ``mlserve.packed``), runs the version's own ONNX graph in an
+features of a packed graph, ``mlserve.packed``, and ``(n,)`` text inputs where the
+graph declares them so), runs the version's own ONNX graph in an
 onnxruntime session with :class:`mlserve.serving.onnx.OnnxModel`'s options
 (CPU, 1 intra- and 1 inter-op thread, sequential, basic graph optimizations)
 and answers ``{"predictions": [...]}``. What mlserve adds on top of this is
@@ -94,6 +95,8 @@ class Model:
             self.packed = (packed["input"], [feature_of[c] for c in packed["columns"]])
             self.inputs = [i for i in self.inputs if i[0] not in self.packed[1]]
         self.outputs = [self.session.get_outputs()[0].name]
+        # Text inputs of shape (n,) (mlserve.serving.onnx_fuse.flatten_text_inputs).
+        self.flat = {i.name for i in self.session.get_inputs() if len(i.shape) == 1}
         self.missing_text = missing_text
 
     def predict(self, rows: list[dict[str, Any]]) -> list[Any]:
@@ -105,7 +108,8 @@ class Model:
             values = [row.get(feature) for row in rows]
             if text:
                 column = [missing if v is None else str(v) for v in values]
-                feed[graph] = np.array(column, dtype=object).reshape(n, 1)
+                array = np.array(column, dtype=object)
+                feed[graph] = array if graph in self.flat else array.reshape(n, 1)
             else:
                 column = [NAN if v is None else v for v in values]
                 feed[graph] = np.array(column, dtype=np.float64).reshape(n, 1)
