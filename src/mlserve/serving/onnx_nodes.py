@@ -27,6 +27,7 @@ class NodeList:
             self.graph.node.extend(self.nodes)
 
     def consumers(self) -> dict[str, list[NodeProto]]:
+        """Tensor name -> the nodes that read it, in graph order."""
         found: dict[str, list[NodeProto]] = {}
         for node in self.nodes:
             for name in node.input:
@@ -34,15 +35,18 @@ class NodeList:
         return found
 
     def producer(self, name: str) -> NodeProto | None:
+        """The node that writes ``name``; None for a graph input or an initializer."""
         return next((n for n in self.nodes if name in n.output), None)
 
     def rename_uses(self, old: str, new: str) -> None:
+        """Make every node that reads ``old`` read ``new``."""
         for node in self.nodes:
             for i, name in enumerate(node.input):
                 if name == old:
                     node.input[i] = new
 
     def remove(self, *doomed: NodeProto) -> None:
+        """Drop these nodes (the very objects, not equal copies)."""
         self.nodes = [n for n in self.nodes if not any(n is d for d in doomed)]
 
 
@@ -53,10 +57,12 @@ def _copy(node: NodeProto) -> NodeProto:
 
 
 def int_attribute(node: NodeProto, name: str, default: int | None = None) -> int | None:
+    """The integer attribute ``name`` of ``node``, ``default`` when it is not set."""
     return next((a.i for a in node.attribute if a.name == name), default)
 
 
 def initializer(graph: GraphProto, name: str) -> list[object] | None:
+    """The values of the initializer ``name``, flattened, bytes as str; None if no such one."""
     for tensor in graph.initializer:
         if tensor.name == name:
             values = numpy_helper.to_array(tensor).ravel().tolist()
@@ -78,9 +84,7 @@ def inferred_shapes(model: ModelProto) -> dict[str, list[int | None]]:
 
 
 def rank(graph: GraphProto, name: str) -> int | None:
+    """The number of dimensions of the initializer ``name``; None if no such one."""
     tensor = next((t for t in graph.initializer if t.name == name), None)
     return None if tensor is None else len(tensor.dims)
 
-
-# MLAS multiplies in blocks along K; up to one block, Gemm(A, B, C) adds C once to the
-# finished dot products, as MatMul then Add do (checked bit for bit in the tests).
