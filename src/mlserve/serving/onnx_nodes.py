@@ -87,4 +87,3 @@ def rank(graph: GraphProto, name: str) -> int | None:
     """The number of dimensions of the initializer ``name``; None if no such one."""
     tensor = next((t for t in graph.initializer if t.name == name), None)
     return None if tensor is None else len(tensor.dims)
-
