@@ -19,7 +19,8 @@ from onnx import TensorProto
 from mlserve.serving import onnx_converters as conv
 from mlserve.serving import onnx_torch
 from mlserve.serving.onnx import TOLERANCE, OnnxModel
-from tests.serving.test_onnx import BAND, N_CHECK, TARGET, _assert_matches, _compile, _fit
+from tests.serving.conftest import fit_california
+from tests.serving.test_onnx import BAND, N_CHECK, TARGET, _assert_matches, _compile
 
 N_SMALL = 600
 SMALL = {"hidden_layer_sizes": [24, 12], "max_epochs": 15, "patience": 5}
@@ -53,7 +54,9 @@ def test_network_shapes_compile_to_float64_graphs_equal_to_the_model(
     california: pd.DataFrame, task: str, params: dict[str, Any]
 ) -> None:
     target = TARGET if task == "regression" else BAND
-    result = _fit(california.iloc[:N_SMALL], target, "torch_mlp", task, **{**SMALL, **params})
+    result = fit_california(
+        california.iloc[:N_SMALL], target, "torch_mlp", task, **{**SMALL, **params}
+    )
     compiled = _compile(result, california.iloc[N_SMALL:])
     report = compiled.report
     assert report["runtime"] == "onnx", report["reason"]
@@ -82,7 +85,7 @@ def test_a_float32_network_graph_is_refused_and_scikit_learn_serves(
         z32 = g("Cast", z, to=TensorProto.FLOAT)
         return g("Cast", activation(g, z32, name), to=TensorProto.DOUBLE)
 
-    result = _fit(california.iloc[:N_SMALL], TARGET, "torch_mlp", "regression", **SMALL)
+    result = fit_california(california.iloc[:N_SMALL], TARGET, "torch_mlp", "regression", **SMALL)
     monkeypatch.setattr(onnx_torch, "_activation", float32_activation)
     report = _compile(result, california.iloc[N_SMALL:]).report
     assert report["runtime"] == "sklearn"
@@ -92,7 +95,7 @@ def test_a_float32_network_graph_is_refused_and_scikit_learn_serves(
 
 def test_an_activation_without_float64_kernel_is_reported(california: pd.DataFrame) -> None:
     """gelu is left out of the catalogue: ONNX Runtime 1.31 has no float64 Erf."""
-    result = _fit(california.iloc[:N_SMALL], TARGET, "torch_mlp", "regression", **SMALL)
+    result = fit_california(california.iloc[:N_SMALL], TARGET, "torch_mlp", "regression", **SMALL)
     network = _network(result.pipeline)
     network.activation, network._layers = "gelu", None  # as a future entry might allow
     report = _compile(result, california.iloc[N_SMALL : N_SMALL + 10]).report
