@@ -121,7 +121,7 @@ def measure(name: str, task: str, frame: pd.DataFrame, args: argparse.Namespace)
     calls: list[list[float]] = [[], []]
     for _ in range(rounds):
         for i, (proto, model) in enumerate(models):
-            feed = _graph_feed(model, one)
+            feed = model.graph_feed(one)
             names = [o.name for o in proto.graph.output]
             options = None if args.baseline and i == 0 else model._run_options
             runs[i] += median_us(lambda m=model, f=feed, o=names, r=options: m._run(o, f, r), 1)
@@ -134,17 +134,6 @@ def measure(name: str, task: str, frame: pd.DataFrame, args: argparse.Namespace)
         f"| {name} | {task} | {shape[0]} -> {shape[1]} | {run[0]:.2f} | {run[1]:.2f} | "
         f"**{run[0] / run[1]:.2f}** | {call[0]:.2f} | {call[1]:.2f} | {call[0] / call[1]:.2f} |"
     )
-
-
-def _graph_feed(model: OnnxModel, one: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The graph's own feed for the row ``one``, built as :meth:`OnnxModel.run` builds it."""
-    feed = {
-        graph: one[feature].reshape(-1) if graph in model._flat else one[feature]
-        for feature, graph in model._inputs.items()
-    }
-    if model._packed is not None:
-        feed[model._packed] = np.concatenate([one[f] for f in model._columns], axis=1)
-    return feed
 
 
 def _earlier_run(model: OnnxModel, columns: dict[str, np.ndarray]) -> Callable[[], Any]:

@@ -91,6 +91,25 @@ class OnnxModel:
             labels = np.asarray(self.classes)
             self._labels = labels.astype(object) if labels.dtype.kind in "US" else labels
 
+    def graph_feed(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The graph's own inputs for ``feed`` (see :meth:`run`): graph input name -> array.
+
+        A packed graph's numeric features become one float64 array of shape
+        (n_samples, k), in the graph's column order; other inputs are shaped
+        (n_samples,) or (n_samples, 1) as the graph declares them.
+        """
+        flat = self._flat
+        inputs = {
+            graph: feed[name].reshape(-1) if graph in flat else feed[name].reshape(-1, 1)
+            for name, graph in self._inputs.items()
+        }
+        if self._packed is not None:
+            # k columns of n rows end to end, seen as (n, k); no copy for one row.
+            columns = np.concatenate(self._pick(feed), axis=None, dtype=np.float64)
+            packed = columns.reshape(len(self._columns), -1).T
+            inputs[self._packed] = np.ascontiguousarray(packed)
+        return inputs
+
     def run(self, feed: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """Predict for every row of ``feed``.
 
@@ -98,9 +117,8 @@ class OnnxModel:
         ----------
         feed : dict of str to ndarray
             Feature name -> array of shape (n_samples, 1), from
-            :func:`mlserve.serving.onnx.feed_from_frame`, or of shape (n_samples,).
-            A packed graph's numeric features (metadata ``mlserve.packed``) become
-            one float64 array of shape (n_samples, k), in the graph's column order.
+            :func:`mlserve.serving.onnx.feed_from_frame`, or of shape (n_samples,);
+            :meth:`graph_feed` shapes them for the graph.
 
         Returns
         -------
@@ -117,17 +135,7 @@ class OnnxModel:
             If a feature is missing from ``feed``, or the graph returns a label
             that is not one of ``classes``.
         """
-        flat = self._flat
-        inputs = {
-            graph: feed[name].reshape(-1) if graph in flat else feed[name].reshape(-1, 1)
-            for name, graph in self._inputs.items()
-        }
-        if self._packed is not None:
-            # k columns of n rows end to end, seen as (n, k); no copy for one row.
-            columns = np.concatenate(self._pick(feed), axis=None, dtype=np.float64)
-            packed = columns.reshape(len(self._columns), -1).T
-            inputs[self._packed] = np.ascontiguousarray(packed)
-        outputs = self._run(self._outputs, inputs, self._run_options)
+        outputs = self._run(self._outputs, self.graph_feed(feed), self._run_options)
         if self._labels is None:
             return np.asarray(outputs[0], dtype=np.float64).reshape(-1), None
         raw = np.asarray(outputs[0]).reshape(-1)
