@@ -19,9 +19,13 @@ before (the compiler's equality check still runs on the result):
   ``Reshape`` nodes to the shape their input has and ``Gather`` of an only column are
   dropped; a ``Gather`` of columns read only by tree ensembles becomes a renumbering of
   their feature ids; ``MatMul`` then ``Add`` of constants becomes one ``Gemm``.
+- :mod:`mlserve.serving.onnx_splits`: the imputation, scaling and float32 rounding of
+  the packed numeric input, when only tree ensembles read it, become raw-value splits
+  (each threshold replaced by the largest raw value that passed it).
 
 :func:`fuse` runs them all. Imports numpy, onnx and the two modules it runs with
-(:mod:`mlserve.serving.onnx_fold`, :mod:`mlserve.serving.onnx_nodes`).
+(:mod:`mlserve.serving.onnx_fold`, :mod:`mlserve.serving.onnx_splits`,
+:mod:`mlserve.serving.onnx_nodes`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import GraphProto, ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
-from mlserve.serving import onnx_fold
+from mlserve.serving import onnx_fold, onnx_splits
 from mlserve.serving.onnx_nodes import ML, NodeList, initializer, int_attribute, rank
 
 
@@ -51,7 +55,10 @@ def fuse(model: ModelProto) -> tuple[str, list[str]] | None:
     onnx_fold.drop_identities(model)
     onnx_fold.fold_column_gather(model)
     onnx_fold.fuse_matmul_add(model)
-    return pack_numeric_inputs(model)
+    packed = pack_numeric_inputs(model)
+    if packed is not None:
+        onnx_splits.fold_into_splits(model, packed[0], len(packed[1]))
+    return packed
 
 
 def pack_numeric_inputs(model: ModelProto) -> tuple[str, list[str]] | None:
