@@ -37,9 +37,24 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
-## The suite on SQLite (with coverage), then what touches the database again on the
-## PostgreSQL server at MLSERVE_TEST_DATABASE_URL (`.ci/run` sets it; unset: that pass is skipped and says so).
-pytest: pytest-sqlite pytest-postgres
+## The suite on SQLite (with coverage) and what touches the database again on the PostgreSQL
+## server at MLSERVE_TEST_DATABASE_URL (`.ci/run` sets it; unset: that pass is skipped and says
+## so). The two passes run side by side (each is one process, mostly on one core); the
+## PostgreSQL pass's output is printed after the SQLite pass's, and either failing fails this.
+pytest:
+	@if [ -z "$${MLSERVE_TEST_DATABASE_URL:-}" ]; then \
+	  $(MAKE) --no-print-directory pytest-sqlite && $(MAKE) --no-print-directory pytest-postgres; \
+	else \
+	  log=$$(mktemp -t mlserve-pytest-postgres.XXXXXX); \
+	  echo "pytest: the PostgreSQL pass runs beside the SQLite pass; its output follows it"; \
+	  $(MAKE) --no-print-directory pytest-postgres > "$$log" 2>&1 & postgres=$$!; \
+	  trap 'kill $$postgres 2>/dev/null' INT TERM; \
+	  $(MAKE) --no-print-directory pytest-sqlite; sqlite=$$?; \
+	  wait $$postgres; pg=$$?; \
+	  cat "$$log"; rm -f "$$log"; \
+	  echo "pytest: SQLite pass exit status $$sqlite, PostgreSQL pass exit status $$pg"; \
+	  [ $$sqlite -eq 0 ] && [ $$pg -eq 0 ]; \
+	fi
 
 pytest-sqlite:
 	MLSERVE_TEST_BACKEND=sqlite OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} \

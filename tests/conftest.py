@@ -50,7 +50,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sqlite_only(reason): the test is about SQLite; skipped in the PostgreSQL pass"
     )
+    config.addinivalue_line(
+        "markers",
+        "once(reason): framework-heavy, its subject not the database: runs in one pass only, "
+        "the PostgreSQL pass when MLSERVE_TEST_DATABASE_URL is set, else the SQLite pass",
+    )
     pg.backend()  # a bad MLSERVE_TEST_BACKEND stops the run here
+    pg.separate_pass_resources(os.environ, REPO_ROOT)  # before test modules read them
     # A test's app would otherwise load its production versions in a background thread,
     # racing what the test checks of the caches: tests/serving/test_preload.py, the lean
     # worker test and the real services of tests/e2e turn preloading on.
@@ -67,16 +73,26 @@ def pytest_report_header(config: pytest.Config) -> str:
     return "mlserve database: SQLite in each test's home (MLSERVE_TEST_BACKEND=postgresql: PG)"
 
 
+def _reason(marker: pytest.Mark) -> str:
+    return str(marker.kwargs.get("reason") or (marker.args[0] if marker.args else ""))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if pg.backend() != "postgresql":
+        if pg.SERVER_URL:  # the PostgreSQL pass runs the tests marked `once`
+            for item in items:
+                if (marker := item.get_closest_marker("once")) is not None:
+                    reason = f"runs once, in the PostgreSQL pass: {_reason(marker)}"
+                    item.add_marker(pytest.mark.skip(reason=reason))
         return
     for item in items:
         test_id = pg.node_id(item)
         module = test_id.split("::", 1)[0]
         marker = item.get_closest_marker("sqlite_only")
+        if item.get_closest_marker("once") is not None:
+            continue
         if marker is not None:
-            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
-            reason = f"SQLite only: {reason}"
+            reason = f"SQLite only: {_reason(marker)}"
         elif test_id in pg.SQLITE_ONLY:
             reason = f"SQLite only: {pg.SQLITE_ONLY[test_id]}"
         elif module in pg.OWN_DATABASES:

@@ -31,8 +31,10 @@ import os
 import secrets
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import Engine, MetaData, create_engine, event, text
@@ -101,6 +103,7 @@ COPIES_MODULE_DATA: dict[str, str] = {
 # connection to any database.
 NO_DATABASE: tuple[str, ...] = (
     "tests/test_layout.py",
+    "tests/test_pg_pass.py",
     "tests/datasets/test_datasets.py",
     "tests/datasets/test_stats.py",
     "tests/serving/test_loader.py",
@@ -118,6 +121,31 @@ NO_DATABASE: tuple[str, ...] = (
     "tests/training/test_torch_mlp.py",
     "tests/training/test_training.py",
 )
+
+
+def separate_pass_resources(
+    environ: MutableMapping[str, str], repo_root: Path, backend: str = BACKEND
+) -> None:
+    """Give the PostgreSQL pass Redis and screenshot folders apart from the SQLite pass's.
+
+    ``make pytest`` runs the two passes side by side, and some tests flush their Redis
+    database (tests/store/test_backends.py) or count rate limits in it: in the PostgreSQL
+    pass, ``MLSERVE_TEST_REDIS_URL`` names the database numbered one below (``/15`` ->
+    ``/14``; no number: ``/1``), and ``MLSERVE_TEST_ARTIFACTS`` a ``postgresql`` subfolder.
+    The SQLite pass keeps both as they are.
+    """
+    if backend != "postgresql":
+        return
+    redis_url = environ.get("MLSERVE_TEST_REDIS_URL")
+    if redis_url:
+        parts = urlsplit(redis_url)
+        number = parts.path.strip("/")
+        below = int(number) - 1 if number.isdigit() and int(number) > 0 else 1
+        environ["MLSERVE_TEST_REDIS_URL"] = urlunsplit(parts._replace(path=f"/{below}"))
+    artifacts = environ.get("MLSERVE_TEST_ARTIFACTS") or str(
+        repo_root / "test-artifacts" / "screenshots"
+    )
+    environ["MLSERVE_TEST_ARTIFACTS"] = str(Path(artifacts) / "postgresql")
 
 
 def opens_no_database(item: pytest.Item) -> bool:

@@ -125,7 +125,7 @@ def test_auto_bad_body_is_422_naming_the_field(
 
 
 @pytest.mark.slow
-@pytest.mark.sqlite_only(reason="framework-heavy: about 20 california fits, no database matter")
+@pytest.mark.once(reason="framework-heavy: about 20 california fits, no database matter")
 def test_auto_on_california_reaches_gradient_boosting_rmse_within_five_minutes(
     client: FlaskClient, california_frame: pd.DataFrame
 ) -> None:

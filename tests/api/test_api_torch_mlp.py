@@ -34,7 +34,7 @@ from tests.conftest import CALIFORNIA_TARGET, frame_csv, keyed_client, train, up
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.sqlite_only(reason="framework-heavy: torch fits on three datasets, run once"),
+    pytest.mark.once(reason="framework-heavy: torch fits on three datasets"),
 ]
 ROWS_PER_REQUEST = 5_000
 

@@ -860,7 +860,7 @@ TORCH_PARAMS = {  # the torch_mlp form: every hyper-parameter but the server's d
 }  # fmt: skip
 
 
-@pytest.mark.sqlite_only(reason="a torch fit and a plot: nothing of the database, run once")
+@pytest.mark.once(reason="a torch fit and a plot: nothing of the database")
 def test_train_form_offers_torch_mlp_and_the_version_page_plots_its_training_curve(
     ui: Ui, api: httpx.Client
 ) -> None:
@@ -912,7 +912,7 @@ def test_train_form_offers_torch_mlp_and_the_version_page_plots_its_training_cur
     )
 
 
-@pytest.mark.sqlite_only(reason="three small fits and two tables: nothing of the database")
+@pytest.mark.once(reason="three small fits and two tables: nothing of the database")
 def test_train_form_auto_shows_the_leaderboard_on_the_job_and_version_pages(
     ui: Ui, api: httpx.Client
 ) -> None:

@@ -28,7 +28,7 @@ from tests.online.test_online_acceptance import BATCH, WINDOW, _rmse, _rows
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.sqlite_only(reason="framework-heavy: the online logic is shared, run once"),
+    pytest.mark.once(reason="framework-heavy: the online logic is shared"),
 ]
 
 

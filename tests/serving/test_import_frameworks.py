@@ -24,7 +24,7 @@ from mlserve.client import Client
 
 httpclient = pytest.importorskip("tritonclient.http", reason="tritonclient[http] not installed")
 
-pytestmark = pytest.mark.sqlite_only("trains torch, LightGBM and scikit-learn models")
+pytestmark = pytest.mark.once("trains torch, LightGBM and scikit-learn models")
 
 
 @pytest.fixture
