@@ -1,11 +1,12 @@
 """A converted graph's nodes and constants, as the exact rewrites of
 :mod:`mlserve.serving.onnx_fuse` and :mod:`mlserve.serving.onnx_fold` read and edit them.
 
-Imports onnx only (a leaf of :mod:`mlserve.serving`).
+Imports numpy and onnx only (a leaf of :mod:`mlserve.serving`).
 """
 
 from __future__ import annotations
 
+import numpy as np
 from onnx import GraphProto, ModelProto, NodeProto, numpy_helper, shape_inference
 
 ML = "ai.onnx.ml"
@@ -61,13 +62,21 @@ def int_attribute(node: NodeProto, name: str, default: int | None = None) -> int
     return next((a.i for a in node.attribute if a.name == name), default)
 
 
+def constant(graph: GraphProto, name: str, dtype: int | None = None) -> np.ndarray | None:
+    """The initializer ``name`` as an array; None if there is no such one, or if its
+    element type is not ``dtype`` (an ``onnx.TensorProto`` type) when one is given."""
+    tensor = next((t for t in graph.initializer if t.name == name), None)
+    if tensor is None or (dtype is not None and tensor.data_type != dtype):
+        return None
+    return numpy_helper.to_array(tensor)
+
+
 def initializer(graph: GraphProto, name: str) -> list[object] | None:
     """The values of the initializer ``name``, flattened, bytes as str; None if no such one."""
-    for tensor in graph.initializer:
-        if tensor.name == name:
-            values = numpy_helper.to_array(tensor).ravel().tolist()
-            return [v.decode() if isinstance(v, bytes) else v for v in values]
-    return None
+    array = constant(graph, name)
+    if array is None:
+        return None
+    return [v.decode() if isinstance(v, bytes) else v for v in array.ravel().tolist()]
 
 
 def inferred_shapes(model: ModelProto) -> dict[str, list[int | None]]:

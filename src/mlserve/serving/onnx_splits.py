@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from onnx import GraphProto, ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
-from mlserve.serving.onnx_nodes import ML, NodeList, int_attribute
+from mlserve.serving.onnx_nodes import ML, NodeList, constant, int_attribute
 
 _LEQ, _LT = 0, 1  # TreeEnsemble nodes_modes: BRANCH_LEQ, BRANCH_LT
 _SIGN = np.int64(-(2**63))
@@ -51,8 +51,8 @@ class _Chain:
 
     def apply(self, x: np.ndarray, feature: np.ndarray) -> np.ndarray:
         """``g(x)`` of each value in ``x`` (non-NaN) for the column in ``feature``."""
-        for op, constant in self.steps:
-            x = x - constant[feature] if op == "Sub" else x / constant[feature]
+        for op, values in self.steps:
+            x = x - values[feature] if op == "Sub" else x / values[feature]
         return x.astype(np.float32).astype(np.float64) if self.float32 else x
 
 
@@ -96,10 +96,10 @@ def _chain(graph: GraphProto, nodes: NodeList, packed: str, width: int) -> _Chai
         chain.statistic, chain.nodes = current[1], list(current[2])
     name = current[0]
     while (step := _sole(uses, name, outputs)) is not None and step.op_type in ("Sub", "Div"):
-        constant = _constant(graph, step, name, width)
-        if constant is None or (step.op_type == "Div" and not np.all(constant > 0)):
+        operand = _constant(graph, step, name, width)
+        if operand is None or (step.op_type == "Div" and not np.all(operand > 0)):
             return None
-        chain.steps.append((step.op_type, constant))
+        chain.steps.append((step.op_type, operand))
         chain.nodes.append(step)
         name = step.output[0]
     concat = _sole(uses, name, outputs)
@@ -150,11 +150,13 @@ def _constant(graph: GraphProto, node: NodeProto, name: str, width: int) -> np.n
 
 def _values(graph: GraphProto, name: str, width: int) -> np.ndarray | None:
     """A float64 initializer of one value or one per column, as ``width`` values."""
-    tensor = next((t for t in graph.initializer if t.name == name), None)
-    if tensor is None or tensor.data_type != TensorProto.DOUBLE:
-        return None
-    array = numpy_helper.to_array(tensor)
-    if array.size not in (1, width) or array.ndim > 2 or (array.ndim == 2 and len(array) != 1):
+    array = constant(graph, name, TensorProto.DOUBLE)
+    if (
+        array is None
+        or array.size not in (1, width)
+        or array.ndim > 2
+        or (array.ndim == 2 and len(array) != 1)
+    ):
         return None
     return np.broadcast_to(array.reshape(-1), (width,)).astype(np.float64)
 
@@ -180,8 +182,7 @@ def _all_float32(graph: GraphProto, nodes: NodeList, names: list[str]) -> bool:
         if node is None:
             return False
         if node.op_type == "Gather" and node.domain == "":
-            table = next((t for t in graph.initializer if t.name == node.input[0]), None)
-            values = None if table is None else numpy_helper.to_array(table)
+            values = constant(graph, node.input[0])
         elif node.op_type == "LabelEncoder" and node.domain == ML:
             attrs = {a.name: a for a in node.attribute}
             if "values_tensor" not in attrs or "default_tensor" not in attrs:
@@ -277,8 +278,7 @@ def _keys(values: np.ndarray) -> np.ndarray:
 
 def _double(keys: np.ndarray) -> np.ndarray:
     """Inverse of :func:`_keys` (a negative key is a negative double, zero is +0)."""
-    bits = np.where(keys < 0, (-keys) | _SIGN, keys)
-    return bits.astype(np.int64).view(np.float64)
+    return np.where(keys < 0, (-keys) | _SIGN, keys).view(np.float64)
 
 
 def _set(node: NodeProto, name: str, value: object) -> None:
