@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     max_dataset_uncompressed_bytes : int
         Most bytes a Parquet upload may decode to (footer's uncompressed row
         group sizes, then the batches read); 422 above.
+    dataset_batch_rows : int
+        Rows of an upload parsed, stored and summarised at a time (one row group of
+        the stored Parquet file each); an upload's memory grows with it, not with
+        the file.
     max_training_memory_bytes : int
         Largest estimated design matrix (rows x encoded width x 8 bytes) a
         training job may ask for; 422 at submit time above.
@@ -271,6 +275,7 @@ class Settings(BaseSettings):
     max_dataset_columns: int = Field(default=1_000, gt=0)
     max_dataset_rows: int = Field(default=5_000_000, gt=0)
     max_dataset_uncompressed_bytes: int = Field(default=4 * 1024 * 1024 * 1024, gt=0)
+    dataset_batch_rows: int = Field(default=100_000, gt=0)
     max_training_memory_bytes: int = Field(default=4 * 1024**3, gt=0)
     model_cache_size: int = Field(default=16, gt=0)
     preload_alias: str = Field(default="production", max_length=64)

@@ -19,7 +19,7 @@ from werkzeug.test import EnvironBuilder, TestResponse, run_wsgi_app
 from mlserve import create_app
 from mlserve.api.body import SPOOL_MEMORY_BYTES, _spool
 from mlserve.api.current import context_of
-from mlserve.datasets import service, upload
+from mlserve.datasets import service, tables, upload
 from mlserve.datasets.stats import column_summary
 from mlserve.errors import UnsupportedMediaType, ValidationFailed
 from tests.conftest import keyed_client, make_settings
@@ -90,7 +90,7 @@ def test_stored_in_slices_round_trips_with_a_column_missing_in_the_first_slice()
     text = [None] * 1_200 + [f"v{i % 7}" for i in range(n - 1_200)]
     frame = pd.DataFrame({"x": np.arange(n, dtype=float), "late": text, "n": np.arange(n)})
     frame = upload.normalise(frame)
-    stored = pq.ParquetFile(io.BytesIO(service.to_parquet(frame, slice_rows=1_000)))
+    stored = pq.ParquetFile(io.BytesIO(tables.to_parquet(frame, slice_rows=1_000)))
     assert stored.num_row_groups == 3
     assert str(stored.schema_arrow.field("late").type) == "string"
     back = upload.normalise(stored.read().to_pandas())
@@ -100,7 +100,7 @@ def test_stored_in_slices_round_trips_with_a_column_missing_in_the_first_slice()
 def test_a_column_arrow_cannot_store_is_422() -> None:
     frame = pd.DataFrame({"mixed": ["a"] * 3 + [1.5] * 3}, dtype=object)
     with pytest.raises(ValidationFailed, match="cannot be stored as Parquet"):
-        service.to_parquet(frame, slice_rows=3)
+        tables.to_parquet(frame, slice_rows=3)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import time
@@ -16,6 +17,7 @@ from mlserve import create_app
 from mlserve.api.current import context_of
 from mlserve.errors import Conflict, NotFound, ServiceUnavailable
 from mlserve.settings import Settings
+from mlserve.store import s3
 from mlserve.store.artifacts import sha256_hex
 from mlserve.store.location import open_store
 from mlserve.store.s3 import S3Store
@@ -45,6 +47,25 @@ def test_round_trip_with_digest_exists_and_delete(s3_bucket: str) -> None:
     assert not store.exists("models/job-1.skops")
     with pytest.raises(NotFound, match="missing from the store"):
         store.get_bytes("models/job-1.skops")
+
+
+@pytest.mark.parametrize(
+    ("size", "parts"),
+    [(1234, 0), (s3.PART_BYTES, 0), (2 * s3.PART_BYTES + 77, 3)],
+)
+def test_put_file_sends_the_whole_file_with_its_digest(
+    s3_bucket: str, size: int, parts: int
+) -> None:
+    store = S3Store(f"s3://{s3_bucket}")
+    data = os.urandom(size)
+    file = io.BytesIO(data)
+    file.seek(size // 3)  # wherever the writer left it
+    stored = store.put_file("datasets/d.parquet", file)
+    assert (stored.sha256, stored.size_bytes) == (sha256_hex(data), len(data))
+    assert store.get_bytes("datasets/d.parquet", stored.sha256) == data
+    # A multipart upload's ETag ends in "-<parts>"; one PutObject's does not.
+    e_tag = str(obstore.head(store._store, "datasets/d.parquet")["e_tag"]).strip('"')
+    assert e_tag.endswith(f"-{parts}") if parts else "-" not in e_tag
 
 
 def test_modified_object_fails_its_sha256_check(s3_bucket: str) -> None:

@@ -328,3 +328,39 @@ def test_artifact_files_get_the_configured_mode(
 def test_unsafe_or_malformed_file_modes_are_refused(tmp_path: Path, mode: str) -> None:
     with pytest.raises(ValueError, match="file mode"):
         Settings(home=tmp_path, artifact_file_mode=mode)
+
+
+@pytest.mark.parametrize(
+    "size", [0, 1, storage.COPY_BLOCK_BYTES, 2 * storage.COPY_BLOCK_BYTES + 17]
+)
+def test_local_store_put_file_copies_the_whole_file_from_its_start(
+    store: LocalStore, tmp_path: Path, size: int
+) -> None:
+    data = os.urandom(size)
+    source = tmp_path / "upload.bin"
+    source.write_bytes(data)
+    with source.open("rb") as file:
+        file.seek(size // 2)  # wherever the writer left it
+        stored = store.put_file("datasets/d.parquet", file)
+    assert (stored.sha256, stored.size_bytes) == (hashlib.sha256(data).hexdigest(), size)
+    assert store.get_bytes("datasets/d.parquet", stored.sha256) == data
+    with source.open("rb") as file:
+        assert storage.file_sha256(file) == (stored.sha256, size)
+
+
+def test_local_store_put_file_failing_leaves_the_previous_file(
+    store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.put_bytes("datasets/d.parquet", b"previous")
+    source = tmp_path / "upload.bin"
+    source.write_bytes(b"y" * (3 * storage.COPY_BLOCK_BYTES))
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage.os, "fsync", disk_full)
+    with source.open("rb") as file, pytest.raises(OSError, match="No space left on device"):
+        store.put_file("datasets/d.parquet", file)
+    monkeypatch.undo()
+    assert _files_under(store.root) == ["datasets/d.parquet"]
+    assert store.get_bytes("datasets/d.parquet") == b"previous"

@@ -18,27 +18,23 @@ import pyarrow.parquet as pq
 from mlserve.datasets.limits import UploadLimits, check_columns, too_many_rows
 from mlserve.errors import UnsupportedMediaType, ValidationFailed
 
-PARQUET_BATCH_ROWS = 65_536
+PARQUET_BATCH_ROWS = 100_000  # rows read, converted and stored at a time
 
 
-def read_parquet(file: IO[bytes], limits: UploadLimits) -> pd.DataFrame:
-    """Read a Parquet upload: footer checked first, row groups read in bounded batches.
-
-    ``file`` is a seekable binary file; the table is converted to pandas column by
-    column, each Arrow column freed once converted (``split_blocks``, ``self_destruct``:
-    pyarrow's way to convert without holding both copies whole).
+def open_parquet(file: IO[bytes], limits: UploadLimits) -> pq.ParquetFile:
+    """Open a Parquet upload and judge its footer (:func:`check_footer`) and pandas metadata.
 
     Raises
     ------
     UnsupportedMediaType
         Not a readable Parquet file.
     ValidationFailed
-        Column names or text values that are not UTF-8; too many rows, columns or uncompressed
-        bytes; a column whose type is not numbers, booleans, UTF-8 text, dates or
-        timestamps (``details.column``); an invalid ``pandas`` metadata block.
+        Column names that are not UTF-8; too many rows, columns or uncompressed bytes; a
+        column whose type is not numbers, booleans, UTF-8 text, dates or timestamps
+        (``details.column``); an invalid ``pandas`` metadata block.
     """
     try:
-        parquet = pq.ParquetFile(file)
+        parquet = pq.ParquetFile(file, pre_buffer=False)  # one row group read at a time
         schema = parquet.schema_arrow
     except UnicodeDecodeError as exc:  # found by the fuzz target: a non-UTF-8 column path
         raise ValidationFailed(
@@ -50,14 +46,49 @@ def read_parquet(file: IO[bytes], limits: UploadLimits) -> pd.DataFrame:
         ) from exc
     check_footer(parquet.metadata, schema, limits)
     _check_pandas_metadata(schema)
-    table = pa.Table.from_batches(list(_bounded_batches(parquet, limits)), schema=schema)
-    try:
-        return table.to_pandas(split_blocks=True, self_destruct=True)
-    except (KeyError, TypeError, ValueError, pa.ArrowException) as exc:
-        raise ValidationFailed(
-            f"the Parquet file's pandas metadata does not match its columns ({exc!s:.200})",
-            {"field": "file", "metadata": "pandas"},
-        ) from exc
+    return parquet
+
+
+def parquet_frames(
+    parquet: pq.ParquetFile, limits: UploadLimits, batch_rows: int = PARQUET_BATCH_ROWS
+) -> Iterator[pd.DataFrame]:
+    """The upload's rows, ``batch_rows`` at a time, as pandas (with the file's metadata).
+
+    Each batch is checked in full and against the limits (a footer can lie) before it is
+    converted, column by column, each Arrow column freed once converted
+    (``split_blocks``, ``self_destruct``).
+
+    Yields
+    ------
+    DataFrame of shape (at most batch_rows, n_columns)
+
+    Raises
+    ------
+    UnsupportedMediaType, ValidationFailed
+        Unreadable data, invalid values, a limit passed, pandas metadata that does not
+        match the columns.
+    """
+    schema = parquet.schema_arrow
+    for batch in _bounded_batches(parquet, limits, batch_rows):
+        table = pa.Table.from_batches([batch], schema=schema)
+        try:
+            yield table.to_pandas(split_blocks=True, self_destruct=True)
+        except (KeyError, TypeError, ValueError, pa.ArrowException) as exc:
+            raise ValidationFailed(
+                f"the Parquet file's pandas metadata does not match its columns ({exc!s:.200})",
+                {"field": "file", "metadata": "pandas"},
+            ) from exc
+
+
+def fallback_types(schema: pa.Schema) -> dict[str, pa.DataType]:
+    """The Arrow type to store each column as, when a first batch holds none of its values
+    (text as ``string``, dictionaries as their values' type, the rest as read)."""
+    types: dict[str, pa.DataType] = {}
+    for field in schema:
+        kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+        text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        types[str(field.name)] = pa.string() if text else kind
+    return types
 
 
 def check_footer(metadata: pq.FileMetaData, schema: pa.Schema, limits: UploadLimits) -> None:
@@ -157,10 +188,12 @@ def _valid(batch: pa.RecordBatch) -> pa.RecordBatch:
     return batch
 
 
-def _bounded_batches(parquet: pq.ParquetFile, limits: UploadLimits) -> Iterator[pa.RecordBatch]:
+def _bounded_batches(
+    parquet: pq.ParquetFile, limits: UploadLimits, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
     rows = size = 0
     try:
-        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        for batch in parquet.iter_batches(batch_size=batch_rows):
             rows += batch.num_rows
             size += batch.nbytes
             if rows > limits.max_rows:

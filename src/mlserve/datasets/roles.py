@@ -55,19 +55,55 @@ def column_role(series: pd.Series, kind: str) -> tuple[ColumnRole, str]:
     (role, reason) : tuple of str
         See the module docstring for the roles and their precedence.
     """
-    n_rows = len(series)
     present = series.dropna()
     unique = int(present.nunique())
+    monotone = kind == "integer" and len(present) == len(series) and _strictly_monotone(present)
+    return role_from_counts(
+        kind,
+        n_rows=len(series),
+        n_present=len(present),
+        unique=unique,
+        mean_words=_mean_words(present) if kind == "string" and unique > 1 else 0.0,
+        monotone=monotone,
+    )
+
+
+def role_from_counts(
+    kind: str,
+    *,
+    n_rows: int,
+    n_present: int,
+    unique: int,
+    mean_words: float,
+    monotone: bool = False,
+) -> tuple[ColumnRole, str]:
+    """Role of one column from its counts (what :func:`column_role` computes from values).
+
+    Parameters
+    ----------
+    kind : {"number", "integer", "boolean", "string"}
+    n_rows, n_present, unique : int
+        Rows, rows with a value, distinct values.
+    mean_words : float
+        Mean whitespace-separated words per value on the first 2,000 present values
+        (text columns; ignored otherwise).
+    monotone : bool
+        Whether the column is integers, present in every row, strictly monotone.
+
+    Returns
+    -------
+    (role, reason) : tuple of str
+    """
     if unique <= 1:
         return "constant", f"{unique} distinct value{'' if unique == 1 else 's'}"
-    if kind == "string":
-        words = _mean_words(present)
-        if words >= FREE_TEXT_MIN_WORDS and unique >= FREE_TEXT_MIN_DISTINCT_FRACTION * len(
-            present
-        ):
-            return "free_text", f"free text ({words:.1f} words per value on average)"
+    if (
+        kind == "string"
+        and mean_words >= FREE_TEXT_MIN_WORDS
+        and unique >= FREE_TEXT_MIN_DISTINCT_FRACTION * n_present
+    ):
+        return "free_text", f"free text ({mean_words:.1f} words per value on average)"
     if kind in ("string", "integer") and n_rows >= ID_MIN_ROWS:
-        if kind == "integer" and len(present) == n_rows and _strictly_monotone(present):
+        if monotone:
             return "id", "monotone integer index (a row number or key)"
         if unique == n_rows:
             return "id", f"unique per row ({unique} distinct values in {n_rows} rows)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import tempfile
 from typing import IO, Any
 
 import numpy as np
@@ -21,14 +22,14 @@ from sqlalchemy import select
 
 from mlserve.context import Context
 from mlserve.datasets.release import release_memory
-from mlserve.datasets.stats import column_summaries
-from mlserve.datasets.upload import UploadLimits, normalise, parse_upload
+from mlserve.datasets.summaries import TextPass, observe, stored_summaries
+from mlserve.datasets.tables import write_parquet
+from mlserve.datasets.upload import UploadLimits, no_rows, normalise, upload_batches
 from mlserve.errors import NotFound, ValidationFailed
 from mlserve.store.documents import ColumnSummary
 from mlserve.store.orm import Dataset, new_id
 
 NAME_MAX_LENGTH = 200
-SLICE_ROWS = 100_000  # rows converted to Arrow at once when a dataset is stored
 
 
 def check_name(name: str, field: str = "name") -> str:
@@ -57,15 +58,21 @@ def create_dataset(ctx: Context, name: str | None, filename: str, stream: IO[byt
 
     The upload is read from ``stream`` in passes (a seekable file, such as the
     temporary file the request body was spooled to; anything else is read into memory
-    first), never as one bytes object. The Parquet file is written atomically before
-    the row is committed; if the commit fails the file is removed, so no row points at
-    a missing file. Whatever the outcome, the memory the upload took is given back to
-    the operating system (:func:`mlserve.datasets.release.release_memory`).
+    first), never as one bytes object, and parsed, written and summarised a batch at a
+    time (:func:`mlserve.datasets.upload.upload_batches`): its rows go to a Parquet
+    file on disk (:func:`mlserve.datasets.tables.write_parquet`), the statistics are
+    read back from it a column at a time
+    (:func:`mlserve.datasets.summaries.stored_summaries`), and the file is copied into
+    the store in blocks. It is stored atomically before the row is committed; if the
+    commit fails the file is removed, so no row points at a missing file. Whatever the
+    outcome, the memory the upload took is given back to the operating system
+    (:func:`mlserve.datasets.release.release_memory`).
 
     Raises
     ------
     ValidationFailed, UnsupportedMediaType
-        See :func:`parse_upload`.
+        See :func:`mlserve.datasets.upload.upload_batches`; a file with a header
+        but no data rows.
     """
     try:
         return _create_dataset(ctx, name, filename, stream)
@@ -79,20 +86,30 @@ def _create_dataset(ctx: Context, name: str | None, filename: str, stream: IO[by
             "the file name must not contain control characters", {"field": "file"}
         )
     source = stream if stream.seekable() else io.BytesIO(stream.read())
-    frame, source_format = parse_upload(
-        filename, source, ctx.settings.max_dataset_columns, UploadLimits.of(ctx.settings)
+    batch_rows = ctx.settings.dataset_batch_rows
+    batches = upload_batches(
+        filename,
+        source,
+        ctx.settings.max_dataset_columns,
+        UploadLimits.of(ctx.settings),
+        batch_rows=batch_rows,
     )
     dataset_name = check_name(name or filename.rsplit("/", 1)[-1] or "dataset")
     dataset_id = new_id()
-    summaries = column_summaries(frame)  # before anything is written: it may refuse
-    stored = ctx.store.put_bytes(f"datasets/{dataset_id}.parquet", to_parquet(frame))
+    with tempfile.TemporaryFile() as parquet:
+        text: dict[str, TextPass] = {}  # text columns counted as they are written
+        written = write_parquet(observe(batches.frames, text), parquet, batches.arrow_types)
+        if not written.n_rows:
+            raise no_rows()
+        summaries = stored_summaries(parquet, batch_rows, text)  # before the store: it may refuse
+        stored = ctx.store.put_file(f"datasets/{dataset_id}.parquet", parquet)
     row = Dataset(
         id=dataset_id,
         name=dataset_name,
         filename=filename[:255],
-        source_format=source_format,
-        n_rows=len(frame),
-        n_columns=frame.shape[1],
+        source_format=batches.source_format,
+        n_rows=written.n_rows,
+        n_columns=len(written.columns),
         size_bytes=stored.size_bytes,
         artifact_key=stored.key,
         sha256=stored.sha256,
@@ -105,43 +122,6 @@ def _create_dataset(ctx: Context, name: str | None, filename: str, stream: IO[by
         ctx.store.delete(stored.key)
         raise
     return row
-
-
-def to_parquet(frame: pd.DataFrame, slice_rows: int = SLICE_ROWS) -> bytes:
-    """``frame`` (n_rows, n_columns) as a Parquet file, converted to Arrow ``slice_rows``
-    rows at a time (one row group each), so that no whole Arrow copy of the table is
-    held beside it (``pa.Schema.from_pandas`` of the whole frame would make one: 625 MiB
-    for a million rows of 420 bytes); the schema is inferred from the first slice, and a
-    column missing there from its first present values.
-
-    Raises
-    ------
-    ValidationFailed
-        A column Arrow cannot store (mixed Python types, say).
-    """
-    buffer = io.BytesIO()
-    try:
-        schema = _schema(frame, slice_rows)
-        with pq.ParquetWriter(buffer, schema) as writer:
-            for start in range(0, len(frame), slice_rows):
-                part = frame.iloc[start : start + slice_rows]
-                writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
-    except (pa.ArrowException, ValueError) as exc:
-        raise ValidationFailed(
-            f"the table cannot be stored as Parquet ({exc!s:.200})", {"field": "file"}
-        ) from exc
-    return buffer.getvalue()
-
-
-def _schema(frame: pd.DataFrame, slice_rows: int) -> pa.Schema:
-    schema = pa.Schema.from_pandas(frame.iloc[:slice_rows], preserve_index=False)
-    for i, field in enumerate(schema):
-        if pa.types.is_null(field.type):
-            present = frame[field.name].dropna().iloc[:slice_rows]
-            if len(present):
-                kind = pa.array(present, from_pandas=True).type
-                schema = schema.set(i, field.with_type(kind))
-    return schema
 
 
 def same_content(ctx: Context, dataset: Dataset) -> list[str]:

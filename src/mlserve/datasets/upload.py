@@ -17,17 +17,21 @@ import io
 import pickletools
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 import pandas as pd
+import pyarrow as pa
 
+from mlserve.datasets.csvtypes import ARROW_TYPES, column_types, typed_batches
 from mlserve.datasets.limits import UploadLimits, check_columns, too_many_rows
-from mlserve.datasets.parquet import read_parquet
+from mlserve.datasets.parquet import fallback_types, open_parquet, parquet_frames
 from mlserve.errors import UnsupportedMediaType, ValidationFailed
 
 PARQUET_MAGIC = b"PAR1"
 CSV_SNIFF_BYTES = 64 * 1024
 BLOCK_BYTES = 1024 * 1024  # read size of the passes over an uploaded file
+BATCH_ROWS = 100_000  # rows parsed, stored and summarised at a time
 Source = bytes | IO[bytes]
 # C0 controls other than tab, line feed, vertical tab, form feed and carriage return.
 BINARY_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f]")
@@ -173,10 +177,37 @@ def _check_csv_rows(reader: Any, max_columns: int, max_rows: int | None) -> None
             raise too_many_rows(max_rows)
 
 
-def parse_upload(
-    filename: str, data: Source, max_columns: int, limits: UploadLimits | None = None
-) -> tuple[pd.DataFrame, str]:
-    """Parse an uploaded file into a DataFrame.
+@dataclass(frozen=True, kw_only=True)
+class UploadBatches:
+    """An upload checked and opened, its rows still to be read.
+
+    Attributes
+    ----------
+    source_format : {"csv", "parquet"}
+    arrow_types : dict of str to pyarrow.DataType
+        The type each column is stored as when a first batch holds none of its values.
+    frames : iterator of DataFrame of shape (at most batch_rows, n_columns)
+        The rows, normalised (:func:`normalise`), each column of one type in every batch.
+    """
+
+    source_format: str
+    arrow_types: dict[str, pa.DataType]
+    frames: Iterator[pd.DataFrame]
+
+
+def upload_batches(
+    filename: str,
+    data: Source,
+    max_columns: int,
+    limits: UploadLimits | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> UploadBatches:
+    """Check an uploaded file and open it for reading ``batch_rows`` rows at a time.
+
+    A CSV is checked whole first (text, pickle, shape and row count, in passes over
+    the file), then its column types are decided over the whole file
+    (:func:`mlserve.datasets.csvtypes.column_types`); a Parquet file's footer is judged
+    first and each batch as it is read.
 
     Parameters
     ----------
@@ -188,17 +219,15 @@ def parse_upload(
         Most columns accepted.
     limits : UploadLimits, optional
         Row and size limits (default: :class:`UploadLimits` defaults).
-
-    Returns
-    -------
-    frame : DataFrame of shape (n_rows, n_columns)
-    source_format : {"csv", "parquet"}
+    batch_rows : int
+        Rows per batch.
 
     Raises
     ------
     ValidationFailed
-        Empty file, no rows, ragged CSV (names the line), duplicate columns, a
-        limit passed, a Parquet column of a type mlserve does not read.
+        Empty file, ragged CSV (names the line), duplicate columns, a limit passed, a
+        Parquet column of a type mlserve does not read; reading the frames may raise
+        it too (a Parquet batch past a limit or holding invalid values).
     UnsupportedMediaType
         Not CSV or Parquet; binary text or a pickle.
     """
@@ -208,17 +237,50 @@ def parse_upload(
         raise ValidationFailed("file is empty", {"field": "file"})
     source_format = detect_format(filename, as_file(file).read(CSV_SNIFF_BYTES))
     if source_format == "parquet":
-        frame = read_parquet(as_file(file), limits)
+        parquet = open_parquet(as_file(file), limits)
+        types = fallback_types(parquet.schema_arrow)
+        frames = parquet_frames(parquet, limits, batch_rows)
     else:
         check_csv_text(file)
         check_csv_shape(file, max_columns, limits.max_rows)
-        try:
-            frame = pd.read_csv(as_file(file), encoding="utf-8-sig")
-        except (pd.errors.ParserError, ValueError) as exc:
-            raise ValidationFailed(f"CSV could not be parsed: {exc}", {"field": "file"}) from exc
-    if frame.empty:
-        raise ValidationFailed("file has a header but no data rows", {"field": "file"})
-    return normalise(frame), source_format
+        kinds = column_types(file, batch_rows)
+        types = {name: ARROW_TYPES[kind] for name, kind in kinds.items()}
+        frames = typed_batches(file, batch_rows, kinds)
+    return UploadBatches(
+        source_format=source_format,
+        arrow_types=types,
+        frames=(normalise(frame) for frame in frames),
+    )
+
+
+def parse_upload(
+    filename: str, data: Source, max_columns: int, limits: UploadLimits | None = None
+) -> tuple[pd.DataFrame, str]:
+    """Parse an uploaded file into one DataFrame (the batches of :func:`upload_batches`).
+
+    Returns
+    -------
+    frame : DataFrame of shape (n_rows, n_columns)
+    source_format : {"csv", "parquet"}
+
+    Raises
+    ------
+    ValidationFailed
+        As :func:`upload_batches`; a file with a header but no data rows.
+    UnsupportedMediaType
+        As :func:`upload_batches`.
+    """
+    batches = upload_batches(filename, data, max_columns, limits)
+    frames = [frame for frame in batches.frames if len(frame)]
+    if not frames:
+        raise no_rows()
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return frame, batches.source_format
+
+
+def no_rows() -> ValidationFailed:
+    """The error of a file with a header but no data rows."""
+    return ValidationFailed("file has a header but no data rows", {"field": "file"})
 
 
 def normalise(frame: pd.DataFrame) -> pd.DataFrame:

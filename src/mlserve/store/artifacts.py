@@ -14,14 +14,16 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 from mlserve.errors import Conflict, NotFound
 
 KEY_PATTERN = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*\.[a-z0-9]+$")
 TEMP_PREFIX = ".tmp-"
+COPY_BLOCK_BYTES = 1024 * 1024  # read size when a file is copied into the store
 TEMP_MAX_AGE_S = 3600.0  # a write in progress touches its temporary far more often
 
 
@@ -39,6 +41,10 @@ class ArtifactStore(Protocol):
 
     def put_bytes(self, key: str, data: bytes) -> StoredArtifact:
         """Write ``data`` under ``key`` atomically."""
+        ...
+
+    def put_file(self, key: str, file: IO[bytes]) -> StoredArtifact:
+        """Write the whole of the seekable ``file`` (from its start) under ``key`` atomically."""
         ...
 
     def get_bytes(self, key: str, expected_sha256: str | None = None) -> bytes:
@@ -75,6 +81,23 @@ def check_key(key: str) -> str:
 def sha256_hex(data: bytes) -> str:
     """Hex SHA-256 digest of ``data`` (FIPS 180-4)."""
     return hashlib.sha256(data).hexdigest()
+
+
+def file_blocks(file: IO[bytes]) -> Iterator[bytes]:
+    """The whole of the seekable ``file``, from its start, in blocks of 1 MiB."""
+    file.seek(0)
+    while block := file.read(COPY_BLOCK_BYTES):
+        yield block
+
+
+def file_sha256(file: IO[bytes]) -> tuple[str, int]:
+    """Hex SHA-256 digest (FIPS 180-4) and size in bytes of the seekable ``file``."""
+    digest = hashlib.sha256()
+    size = 0
+    for block in file_blocks(file):
+        digest.update(block)
+        size += len(block)
+    return digest.hexdigest(), size
 
 
 def missing(key: str) -> NotFound:
@@ -126,22 +149,41 @@ class LocalStore:
         OSError
             If the disk is full or not writable; no partial file is left.
         """
+        return self._write(key, [data])
+
+    def put_file(self, key: str, file: IO[bytes]) -> StoredArtifact:
+        """Copy the seekable ``file`` under ``key`` atomically, 1 MiB at a time (temp file,
+        fsync, rename); never held whole in memory.
+
+        Raises
+        ------
+        OSError
+            If the disk is full or not writable; no partial file is left.
+        """
+        return self._write(key, file_blocks(file))
+
+    def _write(self, key: str, blocks: Iterable[bytes]) -> StoredArtifact:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Named after the key, so cleaning up after a writer that died (see
         # delete) also removes its half-written temporary.
         fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent)
+        digest = hashlib.sha256()
+        size = 0
         try:
             os.fchmod(fd, self.file_mode)  # mkstemp makes 0600 whatever the umask
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                for block in blocks:
+                    handle.write(block)
+                    digest.update(block)
+                    size += len(block)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return StoredArtifact(key=key, sha256=sha256_hex(data), size_bytes=len(data))
+        return StoredArtifact(key=key, sha256=digest.hexdigest(), size_bytes=size)
 
     def get_bytes(self, key: str, expected_sha256: str | None = None) -> bytes:
         """Read ``key``; verify its SHA-256 when ``expected_sha256`` is given.
