@@ -116,10 +116,18 @@ def test_binary_bytes_elements_decode_in_order(elements: list[bytes], expected: 
     assert all(type(v) is str for v in request.inputs[0].data.tolist())
 
 
-def test_binary_bytes_truncated_or_short_are_refused() -> None:
-    head, body = _bytes_body([b"ab"], raw_tail=b"\x05\x00")
+@pytest.mark.parametrize(
+    "tail",
+    [b"\x05\x00", b"\x05\x00\x00\x00abcd"],  # a length cut short; one past the end
+    ids=["short-length", "length-past-end"],
+)
+def test_binary_bytes_truncated_elements_are_refused(tail: bytes) -> None:
+    head, body = _bytes_body([b"ab"], raw_tail=tail, shape=2)
     with pytest.raises(BadRequest, match="truncated BYTES element"):
         decode_request(body, str(len(head)))
+
+
+def test_binary_bytes_short_are_refused() -> None:
     head, body = _bytes_body([b"ab", b"cd"], shape=3)
     with pytest.raises(ValidationFailed, match="2 elements for a shape of 3"):
         decode_request(body, str(len(head)))

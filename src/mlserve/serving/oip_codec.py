@@ -244,22 +244,27 @@ def _bytes_elements(raw: bytes, name: str) -> list[str]:
     Raises
     ------
     BadRequest
-        A length that runs past the end of ``raw``.
+        A length prefix cut short, or a length that runs past the end of ``raw``.
     """
     values: list[str] = []
     append = values.append
     decoded: dict[bytes, str] = {}
+    known = decoded.get
     unpack, at, end = _LENGTH.unpack_from, 0, len(raw)
-    while at < end:
-        if at + 4 > end:
-            raise BadRequest(f"input {name!r}: truncated BYTES element")
-        (n,) = unpack(raw, at)
-        element = raw[at + 4 : at + 4 + n]
-        text = decoded.get(element)
-        if text is None:
-            text = decoded[element] = element.decode("utf-8", "replace")
-        append(text)
-        at += 4 + n
+    try:
+        while at < end:
+            (n,) = unpack(raw, at)
+            at += 4
+            element = raw[at : at + n]
+            at += n
+            text = known(element)
+            if text is None:
+                text = decoded[element] = element.decode("utf-8", "replace")
+            append(text)
+    except struct.error:  # fewer than 4 bytes left for a length
+        at = end + 1
+    if at > end:
+        raise BadRequest(f"input {name!r}: truncated BYTES element")
     return values
 
 
