@@ -18,8 +18,6 @@ import pyarrow.parquet as pq
 from mlserve.datasets.limits import UploadLimits, check_columns, too_many_rows
 from mlserve.errors import UnsupportedMediaType, ValidationFailed
 
-PARQUET_BATCH_ROWS = 100_000  # rows read, converted and stored at a time
-
 
 def open_parquet(file: IO[bytes], limits: UploadLimits) -> pq.ParquetFile:
     """Open a Parquet upload and judge its footer (:func:`check_footer`) and pandas metadata.
@@ -50,7 +48,7 @@ def open_parquet(file: IO[bytes], limits: UploadLimits) -> pq.ParquetFile:
 
 
 def parquet_frames(
-    parquet: pq.ParquetFile, limits: UploadLimits, batch_rows: int = PARQUET_BATCH_ROWS
+    parquet: pq.ParquetFile, limits: UploadLimits, batch_rows: int
 ) -> Iterator[pd.DataFrame]:
     """The upload's rows, ``batch_rows`` at a time, as pandas (with the file's metadata).
 

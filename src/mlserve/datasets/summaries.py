@@ -1,17 +1,17 @@
-"""Statistics of a stored table, read back from its Parquet file one column at a time.
+"""Statistics of a stored table, a column at a time, never the whole table at once.
 
-A column that is not text (numbers, booleans, dates) is read whole, alone (8 bytes a
-row at most), and summarised by :func:`mlserve.datasets.stats.column_summary` as an
-in-memory column is. A text column could be as large as the file, so it is read in
-batches and never held whole: each batch's present values are hashed
-(``pandas.util.hash_array``, 64 bits), the distinct values and their counts come from
-the hashes of the whole column (8 bytes a value), and the text of the ten most frequent
-is kept from the first pass when the column has at most 1,000 distinct values, else
-found in a second pass over the batches. Two different values share a hash with
-probability about n^2 / 2^65 for n distinct values (below 1e-6 at five million); the
-counts are otherwise exactly pandas' (``nunique``, ``value_counts``: ties in order of
-first appearance).
-"""
+A column that is not text (numbers, booleans, dates) is read back from the stored
+Parquet file whole, alone (8 bytes a row at most), and summarised by
+:func:`mlserve.datasets.stats.column_summary` as an in-memory column is. A text column
+could be as large as the file, so it is counted in batches, as the batches are written
+(:func:`observe`) or read back, and never held whole: each batch's present values are
+hashed (``pandas.util.hash_array``, 64 bits), the distinct values and their counts come
+from the hashes of the whole column (8 bytes a value), and the text of the ten most
+frequent is kept from the first pass when the column has at most 1,000 distinct values,
+else found in a second pass over the stored column. Two different values share a hash
+with probability about n^2 / 2^65 for n distinct values (below 1e-6 at five million);
+the counts are otherwise exactly pandas' (``nunique``, ``value_counts``: ties in order of
+first appearance)."""
 
 from __future__ import annotations
 
