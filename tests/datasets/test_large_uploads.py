@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from werkzeug.test import EnvironBuilder, TestResponse, run_wsgi_app
@@ -90,7 +91,10 @@ def test_stored_in_slices_round_trips_with_a_column_missing_in_the_first_slice()
     text = [None] * 1_200 + [f"v{i % 7}" for i in range(n - 1_200)]
     frame = pd.DataFrame({"x": np.arange(n, dtype=float), "late": text, "n": np.arange(n)})
     frame = upload.normalise(frame)
-    stored = pq.ParquetFile(io.BytesIO(tables.to_parquet(frame, slice_rows=1_000)))
+    buffer = io.BytesIO()
+    slices = [frame.iloc[start : start + 1_000] for start in range(0, n, 1_000)]
+    tables.write_parquet(slices, buffer, {"late": pa.string()})
+    stored = pq.ParquetFile(io.BytesIO(buffer.getvalue()))
     assert stored.num_row_groups == 3
     assert str(stored.schema_arrow.field("late").type) == "string"
     back = upload.normalise(stored.read().to_pandas())
@@ -100,7 +104,7 @@ def test_stored_in_slices_round_trips_with_a_column_missing_in_the_first_slice()
 def test_a_column_arrow_cannot_store_is_422() -> None:
     frame = pd.DataFrame({"mixed": ["a"] * 3 + [1.5] * 3}, dtype=object)
     with pytest.raises(ValidationFailed, match="cannot be stored as Parquet"):
-        tables.to_parquet(frame, slice_rows=3)
+        tables.write_parquet([frame.iloc[:3], frame.iloc[3:]], io.BytesIO(), {})
 
 
 @pytest.mark.parametrize(

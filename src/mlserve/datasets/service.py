@@ -97,11 +97,13 @@ def _create_dataset(ctx: Context, name: str | None, filename: str, stream: IO[by
     dataset_name = check_name(name or filename.rsplit("/", 1)[-1] or "dataset")
     dataset_id = new_id()
     with tempfile.TemporaryFile() as parquet:
-        text: dict[str, TextPass] = {}  # text columns counted as they are written
-        written = write_parquet(observe(batches.frames, text), parquet, batches.arrow_types)
+        text = {name for name, kind in batches.arrow_types.items() if kind == pa.string()}
+        passes: dict[str, TextPass] = {}  # text columns counted as they are written
+        frames = observe(batches.frames, passes, text)
+        written = write_parquet(frames, parquet, batches.arrow_types)
         if not written.n_rows:
             raise no_rows()
-        summaries = stored_summaries(parquet, batch_rows, text)  # before the store: it may refuse
+        summaries = stored_summaries(parquet, batch_rows, passes)  # before the store: it may refuse
         stored = ctx.store.put_file(f"datasets/{dataset_id}.parquet", parquet)
     row = Dataset(
         id=dataset_id,

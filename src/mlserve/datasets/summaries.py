@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from mlserve.datasets.roles import WORDS_SAMPLE_ROWS, role_from_counts
 from mlserve.datasets.stats import TOP_CATEGORIES, column_summary
+from mlserve.datasets.upload import normalise
 from mlserve.store.documents import CategoryCount, ColumnSummary
 
 Batches = Callable[[], Iterator[pd.Series]]
@@ -55,12 +56,13 @@ class TextPass:
         self.present += len(present)
 
 
-def observe(frames: Iterable[pd.DataFrame], passes: dict[str, TextPass]) -> Iterator[pd.DataFrame]:
-    """``frames`` unchanged, each object column counted into ``passes`` on the way."""
+def observe(
+    frames: Iterable[pd.DataFrame], passes: dict[str, TextPass], text: set[str]
+) -> Iterator[pd.DataFrame]:
+    """``frames`` unchanged, each of the ``text`` columns counted into ``passes`` on the way."""
     for frame in frames:
-        for name in frame.columns:
-            if frame[name].dtype == object:
-                passes.setdefault(str(name), TextPass()).add(frame[name])
+        for name in text:
+            passes.setdefault(name, TextPass()).add(frame[name])
         yield frame
 
 
@@ -92,15 +94,9 @@ def stored_summaries(
             batches = _column_batches(parquet, name, batch_rows)
             summaries.append(text_summary(name, batches, (passes or {}).get(name)))
         else:
-            column = parquet.read(columns=[name]).to_pandas()[name]
-            summaries.append(column_summary(name, _normalised(column)))
+            column = normalise(parquet.read(columns=[name]).to_pandas())[name]
+            summaries.append(column_summary(name, column))
     return summaries
-
-
-def _normalised(series: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-        return series.reset_index(drop=True)
-    return series.astype(object).where(series.notna(), None).reset_index(drop=True)
 
 
 def _column_batches(parquet: pq.ParquetFile, name: str, batch_rows: int) -> Batches:

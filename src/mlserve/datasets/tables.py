@@ -8,7 +8,6 @@ type its reader decided for the whole file (``arrow_types``).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO
@@ -18,8 +17,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlserve.errors import ValidationFailed
-
-SLICE_ROWS = 100_000  # rows converted to Arrow at once when a frame is stored whole
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,33 +73,6 @@ def write_parquet(
         if writer is not None:
             writer.close()
     return WrittenTable(n_rows=rows, columns=columns)
-
-
-def to_parquet(frame: pd.DataFrame, slice_rows: int = SLICE_ROWS) -> bytes:
-    """``frame`` (n_rows, n_columns) as a Parquet file, ``slice_rows`` rows a row group;
-    a column the first slice holds no value of takes the type of its first present values.
-
-    Raises
-    ------
-    ValidationFailed
-        A column Arrow cannot store (mixed Python types, say).
-    """
-    types: dict[str, pa.DataType] = {}
-    for name in frame.columns:
-        if frame[name].iloc[:slice_rows].isna().all():
-            present = frame[name].dropna().iloc[:slice_rows]
-            if len(present):
-                try:
-                    types[str(name)] = pa.array(present, from_pandas=True).type
-                except (pa.ArrowException, ValueError) as exc:
-                    raise ValidationFailed(
-                        f"the table cannot be stored as Parquet ({exc!s:.200})",
-                        {"field": "file"},
-                    ) from exc
-    buffer = io.BytesIO()
-    slices = (frame.iloc[start : start + slice_rows] for start in range(0, len(frame), slice_rows))
-    write_parquet(slices, buffer, types)
-    return buffer.getvalue()
 
 
 def _schema(frame: pd.DataFrame, arrow_types: dict[str, pa.DataType]) -> pa.Schema:

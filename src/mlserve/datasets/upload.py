@@ -27,10 +27,11 @@ from mlserve.datasets.csvtypes import ARROW_TYPES, column_types, typed_batches
 from mlserve.datasets.limits import UploadLimits, check_columns, too_many_rows
 from mlserve.datasets.parquet import fallback_types, open_parquet, parquet_frames
 from mlserve.errors import UnsupportedMediaType, ValidationFailed
+from mlserve.store.artifacts import COPY_BLOCK_BYTES, file_blocks
 
 PARQUET_MAGIC = b"PAR1"
 CSV_SNIFF_BYTES = 64 * 1024
-BLOCK_BYTES = 1024 * 1024  # read size of the passes over an uploaded file
+BLOCK_BYTES = COPY_BLOCK_BYTES  # read size of the passes over an uploaded file
 BATCH_ROWS = 100_000  # rows parsed, stored and summarised at a time
 Source = bytes | IO[bytes]
 # C0 controls other than tab, line feed, vertical tab, form feed and carriage return.
@@ -78,12 +79,6 @@ def as_file(source: Source) -> IO[bytes]:
     return source
 
 
-def _blocks(file: IO[bytes], start: int = 0) -> Iterator[bytes]:
-    file.seek(start)
-    while block := file.read(BLOCK_BYTES):
-        yield block
-
-
 def check_csv_text(source: Source) -> None:
     """Refuse a NUL byte anywhere, and a file that is a text pickle (protocols 0 and 1).
 
@@ -97,7 +92,7 @@ def check_csv_text(source: Source) -> None:
     """
     file = as_file(source)
     offset = 0
-    for block in _blocks(file):
+    for block in file_blocks(file):
         nul = block.find(b"\x00")
         if nul >= 0:
             at = offset + nul
@@ -123,7 +118,7 @@ def looks_like_pickle(source: Source) -> bool:
     try:
         for opcode, _, position in pickletools.genops(file):
             if opcode.name == "STOP":
-                return not any(block.strip() for block in _blocks(file, (position or 0) + 1))
+                return not any(block.strip() for block in file_blocks(file, (position or 0) + 1))
     except Exception:  # any decoding failure means "not a pickle"
         return False
     return False
@@ -131,7 +126,7 @@ def looks_like_pickle(source: Source) -> bool:
 
 def is_blank(source: Source) -> bool:
     """Whether ``source`` holds nothing but whitespace."""
-    return not any(block.strip() for block in _blocks(as_file(source)))
+    return not any(block.strip() for block in file_blocks(as_file(source)))
 
 
 def check_csv_shape(source: Source, max_columns: int, max_rows: int | None = None) -> None:

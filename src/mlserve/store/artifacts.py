@@ -83,9 +83,10 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_blocks(file: IO[bytes]) -> Iterator[bytes]:
-    """The whole of the seekable ``file``, from its start, in blocks of 1 MiB."""
-    file.seek(0)
+def file_blocks(file: IO[bytes], start: int = 0) -> Iterator[bytes]:
+    """The seekable ``file`` from byte ``start`` (its start by default) to its end, in
+    blocks of 1 MiB."""
+    file.seek(start)
     while block := file.read(COPY_BLOCK_BYTES):
         yield block
 
