@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from flask import Flask
+from sqlalchemy import event
 
 from mlserve import create_app
 from mlserve.api.current import context_of
@@ -74,6 +75,32 @@ def test_running_job_stops_at_the_next_fold(
         None,
         None,
     )
+    assert _files(ctx) == []
+
+
+def test_cancel_committed_while_a_progress_report_is_on_its_way_stays(
+    queued_app: Flask,
+    diabetes_frame: pd.DataFrame,
+) -> None:
+    """The cancel commits just before the report's write reaches the database."""
+    ctx: Context = context_of(queued_app)
+    job = _submit(queued_app, diabetes_frame, algorithm="ridge", cv_folds=3)
+    raced: list[str] = []
+
+    def cancel_first(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        values = params.values() if isinstance(params, dict) else params or ()
+        report = statement.startswith("UPDATE training_job ") and "cross-validation 2/3" in values
+        if report and not raced:
+            raced.append(cancel.cancel_job(ctx, job["id"]).status)
+
+    event.listen(ctx.db.engine, "before_cursor_execute", cancel_first)
+    try:
+        _run_next_task(ctx)
+    finally:
+        event.remove(ctx.db.engine, "before_cursor_execute", cancel_first)
+    after = jobs.get_job(ctx, job["id"])
+    assert raced == ["cancelled"]
+    assert (after.status, after.stage, after.model_version) == ("cancelled", "cancelled", None)
     assert _files(ctx) == []
 
 

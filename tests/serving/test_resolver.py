@@ -386,6 +386,34 @@ def test_cached_lookups_keep_serving_while_the_database_is_unreachable(
     assert _served(client, rows, "?alias=staging") == 1
 
 
+def test_lookups_a_change_here_cleared_keep_serving_while_the_database_is_unreachable(
+    client: FlaskClient,
+    ctx: Context,
+    rows: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A change made in this process clears the cache; if the database then goes away
+    before the next lookup, the last route this process knew answers."""
+    assert _served(client, rows) == 1
+    assert _served(client, rows, "?version=2") == 2
+    registry.set_alias(ctx, "diabetes", "staging", 2)  # clears every cached lookup
+
+    def down(*_args: Any, **_kwargs: Any) -> Any:
+        raise ServiceUnavailable("database unavailable")
+
+    monkeypatch.setattr(lookup, "generation", down)
+    monkeypatch.setattr(lookup, "resolve", down)
+    for _ in range(3):
+        assert _served(client, rows) == 1
+        assert _served(client, rows, "?version=2") == 2
+    # A lookup this process never resolved reports the outage.
+    assert_error(_served(client, rows, "?alias=staging"), 503, "service_unavailable")
+    monkeypatch.undo()
+    assert _served(client, rows, "?alias=staging") == 2
+    registry.set_alias(ctx, "diabetes", "production", 2)  # the database is back: it decides
+    assert _served(client, rows) == 2
+
+
 def test_database_failing_during_refresh_keeps_cached_lookups(
     client: FlaskClient,
     ctx: Context,

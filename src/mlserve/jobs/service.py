@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mlserve.context import Context
@@ -286,22 +286,44 @@ def _claim(ctx: Context, job_id: str, worker_id: str) -> bool:
 
 
 def _progress(ctx: Context, job_id: str, fraction: float, stage: str) -> None:
-    """Record progress; raise :class:`JobCancelled` once the job is cancelled."""
+    """Record progress; raise :class:`JobCancelled` once the job is cancelled.
+
+    One conditional ``UPDATE ... WHERE status = 'running'``: a cancel committed
+    while the report was on its way is never overwritten (a read, then a write,
+    left the stage of a job cancelled in between at that report's stage).
+    """
+    progress = round(min(fraction, 1.0), 4)
     with ctx.db.session() as session:
-        job = session.get(TrainingJob, job_id)
-        if job is not None and job.status == "cancelled":
-            raise JobCancelled
-        if job is not None and job.status == "running":
-            job.progress = round(max(job.progress, min(fraction, 1.0)), 4)
-            job.stage = stage[:64]
+        updated = session.execute(
+            update(TrainingJob)
+            .where(TrainingJob.id == job_id, TrainingJob.status == "running")
+            .values(
+                progress=case(
+                    (TrainingJob.progress < progress, progress), else_=TrainingJob.progress
+                ),
+                stage=stage[:64],
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if updated.rowcount == 0:  # type: ignore[attr-defined]
+            status = session.scalar(select(TrainingJob.status).where(TrainingJob.id == job_id))
+            if status == "cancelled":
+                raise JobCancelled
 
 
 def _finish(ctx: Context, job_id: str, status: str, error: str | None = None) -> None:
-    with ctx.db.session() as session:
-        job = session.get(TrainingJob, job_id)
-        if job is not None and job.status != "cancelled":
-            job.status, job.error, job.finished_at = status, error, utcnow()
-            job.stage = "done" if status == "succeeded" else "failed"
+    with ctx.db.session() as session:  # one UPDATE: a cancel committed meanwhile stays
+        session.execute(
+            update(TrainingJob)
+            .where(TrainingJob.id == job_id, TrainingJob.status != "cancelled")
+            .values(
+                status=status,
+                error=error,
+                finished_at=utcnow(),
+                stage="done" if status == "succeeded" else "failed",
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _readable(exc: Exception) -> str:
