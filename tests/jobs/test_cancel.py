@@ -9,7 +9,6 @@ from typing import Any
 import pandas as pd
 import pytest
 from flask import Flask
-from sqlalchemy import event
 
 from mlserve import create_app
 from mlserve.api.current import context_of
@@ -18,6 +17,7 @@ from mlserve.jobs import cancel
 from mlserve.jobs import service as jobs
 from mlserve.settings import Settings
 from tests.conftest import keyed_client
+from tests.jobs.conftest import just_before_a_job_update
 from tests.jobs.test_jobs import _run_next_task, _submit
 
 
@@ -85,19 +85,12 @@ def test_cancel_committed_while_a_progress_report_is_on_its_way_stays(
     """The cancel commits just before the report's write reaches the database."""
     ctx: Context = context_of(queued_app)
     job = _submit(queued_app, diabetes_frame, algorithm="ridge", cv_folds=3)
-    raced: list[str] = []
-
-    def cancel_first(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        values = params.values() if isinstance(params, dict) else params or ()
-        report = statement.startswith("UPDATE training_job ") and "cross-validation 2/3" in values
-        if report and not raced:
-            raced.append(cancel.cancel_job(ctx, job["id"]).status)
-
-    event.listen(ctx.db.engine, "before_cursor_execute", cancel_first)
-    try:
+    with just_before_a_job_update(
+        ctx,
+        lambda: cancel.cancel_job(ctx, job["id"]).status,
+        when=lambda values: "cross-validation 2/3" in values,
+    ) as raced:
         _run_next_task(ctx)
-    finally:
-        event.remove(ctx.db.engine, "before_cursor_execute", cancel_first)
     after = jobs.get_job(ctx, job["id"])
     assert raced == ["cancelled"]
     assert (after.status, after.stage, after.model_version) == ("cancelled", "cancelled", None)

@@ -15,6 +15,7 @@ from mlserve.context import Context
 from mlserve.jobs import service as jobs
 from mlserve.store.queue import JsonSerializer
 from tests.conftest import frame_csv, keyed_client, upload
+from tests.jobs.conftest import just_before_a_job_update
 
 
 def _run_next_task(ctx: Context) -> None:
@@ -94,6 +95,23 @@ def test_job_already_claimed_is_not_run_twice(
     jobs.execute_job(ctx, job["id"], "another-worker")  # a duplicate delivery
     model = keyed_client(queued_app).get("/api/v1/models/m").get_json()
     assert [v["version"] for v in model["versions"]] == [1]
+
+
+def test_two_claims_of_one_job_at_the_same_moment_run_it_once(
+    queued_app: Flask, diabetes_frame: pd.DataFrame
+) -> None:
+    """A duplicate delivery claims the job just before this claim's write lands."""
+    ctx: Context = context_of(queued_app)
+    job = _submit(queued_app, diabetes_frame, algorithm="ridge", cv_folds=0)
+    with just_before_a_job_update(
+        ctx, lambda: jobs._claim(ctx, job["id"], "second"), when=lambda values: "first" in values
+    ) as duplicate:
+        assert jobs._claim(ctx, job["id"], "first") is False
+    assert duplicate == [True]
+    assert (jobs.get_job(ctx, job["id"]).status, jobs.get_job(ctx, job["id"]).worker_id) == (
+        "running",
+        "second",
+    )
 
 
 def test_job_that_raises_is_failed_with_message_and_no_version(

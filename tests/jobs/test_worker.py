@@ -19,6 +19,7 @@ from mlserve import create_app
 from mlserve.api.current import context_of
 from mlserve.context import Context
 from mlserve.jobs import service as jobs
+from mlserve.jobs.cancel import cancel_job
 from mlserve.jobs.heartbeat import beat, live_workers, recover_stale_jobs
 from mlserve.jobs.service import artifact_key, get_job
 from mlserve.jobs.threads import limit_job_threads, native_thread_counts, native_threads_per_job
@@ -27,6 +28,7 @@ from mlserve.settings import Settings
 from mlserve.store.database import Database
 from mlserve.store.orm import Dataset, TrainingJob, WorkerHeartbeat, new_id, utcnow
 from tests.conftest import keyed_client
+from tests.jobs.conftest import just_before_a_job_update
 from tests.jobs.test_jobs import _submit
 
 
@@ -87,6 +89,20 @@ def test_recover_stale_jobs_fails_job_of_dead_worker_and_removes_artifact(
     assert job.status == "failed"
     assert job.error is not None and "worker" in job.error
     assert not queued_ctx.store.exists(artifact_key(job_id))
+
+
+def test_recover_stale_jobs_leaves_a_job_cancelled_meanwhile_cancelled(
+    queued_ctx: Context,
+) -> None:
+    """The job is cancelled just before the recovery's write reaches the database."""
+    job_id = _running_job(queued_ctx, "dead-worker")
+    with just_before_a_job_update(
+        queued_ctx, lambda: cancel_job(queued_ctx, job_id).status
+    ) as raced:
+        assert recover_stale_jobs(queued_ctx) == []
+    assert raced == ["cancelled"]
+    job = get_job(queued_ctx, job_id)
+    assert (job.status, job.stage, job.error) == ("cancelled", "cancelled", None)
 
 
 def test_recover_stale_jobs_leaves_job_of_live_worker_running(queued_ctx: Context) -> None:

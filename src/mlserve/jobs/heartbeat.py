@@ -18,7 +18,7 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from mlserve.context import Context
 from mlserve.errors import MlserveError
@@ -104,13 +104,25 @@ def recover_stale_jobs(ctx: Context) -> list[str]:
     alive = {row.worker_id for row in live_workers(ctx)}
     failed: list[str] = []
     with ctx.db.session() as session:
-        running = session.scalars(select(TrainingJob).where(TrainingJob.status == "running"))
-        for job in running:
-            if job.worker_id in alive:
+        running = session.execute(
+            select(TrainingJob.id, TrainingJob.worker_id).where(TrainingJob.status == "running")
+        ).all()
+        for job_id, worker_id in running:
+            if worker_id in alive:
                 continue
-            job.status, job.stage, job.finished_at = "failed", "failed", utcnow()
-            job.error = "the worker running this job stopped before it finished"
-            failed.append(job.id)
+            stopped = session.execute(  # conditional: a job cancelled meanwhile stays so
+                update(TrainingJob)
+                .where(TrainingJob.id == job_id, TrainingJob.status == "running")
+                .values(
+                    status="failed",
+                    stage="failed",
+                    finished_at=utcnow(),
+                    error="the worker running this job stopped before it finished",
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if stopped.rowcount == 1:  # type: ignore[attr-defined]
+                failed.append(job_id)
     for job_id in failed:
         ctx.store.delete(service.artifact_key(job_id))
         ctx.store.delete(service.onnx_artifact_key(job_id))

@@ -272,17 +272,19 @@ def _keep_leaderboard(ctx: Context, job_id: str, leaderboard: list[LeaderboardEn
 
 
 def _claim(ctx: Context, job_id: str, worker_id: str) -> bool:
+    """Mark a ``queued`` job ``running`` for ``worker_id``; return whether this call did.
+
+    One conditional ``UPDATE``: of two claims of the same job (a task delivered twice),
+    exactly one wins, on SQLite too (where ``SELECT ... FOR UPDATE`` locks nothing).
+    """
     with ctx.db.session() as session:
-        job = session.get(TrainingJob, job_id, with_for_update=True)
-        if job is None or job.status != "queued":
-            return False
-        job.status, job.stage, job.worker_id, job.started_at = (
-            "running",
-            "starting",
-            worker_id,
-            utcnow(),
+        claimed = session.execute(
+            update(TrainingJob)
+            .where(TrainingJob.id == job_id, TrainingJob.status == "queued")
+            .values(status="running", stage="starting", worker_id=worker_id, started_at=utcnow())
+            .execution_options(synchronize_session=False)
         )
-        return True
+        return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def _progress(ctx: Context, job_id: str, fraction: float, stage: str) -> None:
