@@ -144,8 +144,9 @@ class VersionResolver(Protocol):
         """The primary version and the traffic policy of a request."""
         ...
 
-    def invalidate(self) -> None:
-        """Forget every cached lookup (after a registry change made by this process)."""
+    def invalidate(self, name: str | None = None) -> None:
+        """Forget the cached lookups of model ``name``, every one when ``None`` (after a
+        registry change made by this process)."""
         ...
 
 

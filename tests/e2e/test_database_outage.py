@@ -120,6 +120,9 @@ def test_serve_rides_out_a_database_down_unmigrated_lost_and_back(
     assert upgrade.returncode == 0, upgrade.stderr
     until(lambda: ready(base)[0] == 200, "ready once migrated")
     key = until(lambda: KEY.search(serve["log"].read_text()), "the admin key printed").group()
+    # Both demo models registered (an alias set after the first is served would forget
+    # its cached lookup, and the outage below would find nothing cached).
+    until(lambda: "database ready: serving" in serve["log"].read_text(), "setup finished")
     http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
     predict = "/api/v1/models/diabetes/predict"
     until(lambda: http.post(predict, json={"instances": [ROW]}).status_code == 200, "demo model")

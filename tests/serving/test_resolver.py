@@ -386,17 +386,25 @@ def test_cached_lookups_keep_serving_while_the_database_is_unreachable(
     assert _served(client, rows, "?alias=staging") == 1
 
 
-def test_lookups_a_change_here_cleared_keep_serving_while_the_database_is_unreachable(
+def test_a_change_here_forgets_only_its_models_lookups_so_others_ride_out_an_outage(
     client: FlaskClient,
     ctx: Context,
     rows: Any,
+    template: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A change made in this process clears the cache; if the database then goes away
-    before the next lookup, the last route this process knew answers."""
+    """``serve --demo`` registers its second model while the first is served: if the
+    database is lost right after, the first model's lookups are still cached."""
     assert _served(client, rows) == 1
-    assert _served(client, rows, "?version=2") == 2
-    registry.set_alias(ctx, "diabetes", "staging", 2)  # clears every cached lookup
+    assert _served(client, rows, "?alias=staging") == 1
+    other = "/api/v1/models/other/predict"
+    job = train(
+        client, template["dataset_id"], target="target", algorithm="lasso",
+        model_name="other", cv_folds=0,
+    ).get_json()  # fmt: skip
+    assert job["status"] == "succeeded", job  # a change made in this process
+    assert client.post(other, json={"instances": rows}).status_code == 200
+    registry.set_alias(ctx, "other", "production", 1)  # forgets "other" only
 
     def down(*_args: Any, **_kwargs: Any) -> Any:
         raise ServiceUnavailable("database unavailable")
@@ -405,12 +413,27 @@ def test_lookups_a_change_here_cleared_keep_serving_while_the_database_is_unreac
     monkeypatch.setattr(lookup, "resolve", down)
     for _ in range(3):
         assert _served(client, rows) == 1
-        assert _served(client, rows, "?version=2") == 2
-    # A lookup this process never resolved reports the outage.
-    assert_error(_served(client, rows, "?alias=staging"), 503, "service_unavailable")
+        assert _served(client, rows, "?alias=staging") == 1
+    assert_error(client.post(other, json={"instances": rows}), 503, "service_unavailable")
     monkeypatch.undo()
-    assert _served(client, rows, "?alias=staging") == 2
-    registry.set_alias(ctx, "diabetes", "production", 2)  # the database is back: it decides
+    assert client.post(other, json={"instances": rows}).status_code == 200
+    registry.set_alias(ctx, "diabetes", "production", 2)
+    assert _served(client, rows) == 2  # a change to diabetes applies at once
+    assert _served(client, rows, "?alias=staging") == 1
+
+
+def test_a_change_here_leaves_other_models_to_the_watchers_next_poll(
+    client: FlaskClient, ctx: Context, other: Context, rows: Any
+) -> None:
+    """Another process moves diabetes' alias; a change here to another model keeps
+    diabetes' cached lookup, and the next poll still picks the move up (a lookup made
+    in between must not mark the cache as up to date)."""
+    assert _served(client, rows) == 1
+    registry.set_alias(other, "diabetes", "production", 2)
+    ctx.resolver.invalidate("elsewhere")  # as a change to model "elsewhere" made here
+    assert _served(client, rows) == 1  # cached: not this process's change to diabetes
+    assert _served(client, rows, "?version=2") == 2  # a new lookup meanwhile
+    assert ctx.resolver.refresh() is True
     assert _served(client, rows) == 2
 
 

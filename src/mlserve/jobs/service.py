@@ -246,7 +246,7 @@ def _register(
                 row.report = report
                 if cursor is not None:
                     restart_online(session, job.model_name, version.version, cursor)
-            ctx.resolver.invalidate()
+            ctx.resolver.invalidate(job.model_name)
             return
         except IntegrityError:  # another worker took the same version number
             if attempt == 4:

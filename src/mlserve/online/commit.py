@@ -83,7 +83,7 @@ def commit_update(
         kept = int(lineage["guard"]["production_version"])
         _point_production(session, name, version.version if guard_passed else kept)
         session.flush()
-    ctx.resolver.invalidate()
+    ctx.resolver.invalidate(name)
     log.info("online update of %s: version %s (%s)", name, version.version, lineage["reason"])
     return version
 

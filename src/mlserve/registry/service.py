@@ -265,7 +265,7 @@ def set_alias(
             bump_generation(session)
     except IntegrityError:  # created concurrently: move it instead
         return set_alias(ctx, name, alias, version, policy)
-    ctx.resolver.invalidate()
+    ctx.resolver.invalidate(name)
     return row
 
 
@@ -333,7 +333,7 @@ def delete_alias(ctx: Context, name: str, alias: str) -> None:
             raise no_alias(name, alias)
         session.delete(row)
         bump_generation(session)
-    ctx.resolver.invalidate()
+    ctx.resolver.invalidate(name)
 
 
 def generation(ctx: Context) -> int:

@@ -130,5 +130,5 @@ def _store(
     except BaseException:
         ctx.store.delete(artifact.key)
         raise
-    ctx.resolver.invalidate()
+    ctx.resolver.invalidate(upload.name)
     return row

@@ -9,9 +9,9 @@ moved, re-resolves every cached lookup and loads the versions they now point at
 *before* swapping them in. Requests keep being answered by the previous version
 until the swap, so an alias move reaches every worker process within one
 interval plus the load time, without a restart and without a failed request
-(a hot swap). If the database is unreachable, cached lookups keep serving, and
-so do lookups this process forgot after a change it made itself (the last route it
-knew for them), until the database answers again.
+(a hot swap). If the database is unreachable, cached lookups keep serving. A
+change made in this process forgets the lookups of the model it changed only
+(:meth:`Resolver.invalidate`): the others keep serving, through an outage too.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ class Resolver:
         self._models = models
         self._interval_s = refresh_interval_s
         self._entries: dict[Key, Route] = {}
-        self._last_known: dict[Key, Route] = {}  # forgotten by invalidate(): outage fallback
         self._generation: int | None = None
         self._epoch = 0  # bumped by invalidate(): a lookup that raced one is not kept
         self._lock = threading.Lock()
@@ -78,10 +77,6 @@ class Resolver:
         ------
         ValidationFailed, NotFound
             As :func:`mlserve.registry.lookup.resolve`; failures are not cached.
-        ServiceUnavailable
-            The database is unreachable and this process never resolved the lookup
-            (one it resolved before is answered from the cache, or from the last
-            route it knew when a change made here had cleared the cache).
         """
         key = (name, alias, version)
         found = self._entries.get(key)
@@ -89,35 +84,34 @@ class Resolver:
             return found
         self._start_watcher()
         epoch = self._epoch
-        try:
-            seen = self._generation
-            if seen is None:
-                seen = lookup.generation(self._db)
-            route = resolve_route(self._db, name, alias=alias, version=version)
-        except ServiceUnavailable:
-            last = self._last_known.get(key)
-            if last is None:
-                raise
-            return last  # the database is down: what this process last knew
+        seen = self._generation
+        if seen is None:
+            seen = lookup.generation(self._db)
+        route = resolve_route(self._db, name, alias=alias, version=version)
         with self._lock:
             if epoch != self._epoch:  # a change made here landed meanwhile
-                self._last_known[key] = route
                 return route
             if self._generation is None:
                 self._generation = seen
             if self._generation == seen:  # no change landed meanwhile: safe to keep
                 self._entries[key] = route
-                self._last_known.pop(key, None)
-            else:
-                self._last_known[key] = route
         return route
 
-    def invalidate(self) -> None:
-        """Forget every cached lookup (called after a change made by this process)."""
+    def invalidate(self, name: str | None = None) -> None:
+        """Forget the cached lookups of model ``name``, or every one when ``None``
+        (called after a change made by this process).
+
+        A change to one model changes no other model's lookups, so theirs stay cached
+        and keep serving, through a database outage right after the change too. The
+        registry counter is then kept as last seen: the watcher's next poll finds it
+        moved and re-resolves what is cached, as it does after another process's change.
+        """
         with self._lock:
-            self._last_known = {**self._last_known, **self._entries}
-            self._entries = {}
-            self._generation = None
+            if name is None:
+                self._entries = {}
+                self._generation = None
+            else:
+                self._entries = {k: v for k, v in self._entries.items() if k[0] != name}
             self._epoch += 1
 
     def refresh(self) -> bool:
