@@ -63,3 +63,21 @@ def test_failed_upload_still_releases(ctx: Context, monkeypatch: pytest.MonkeyPa
     with pytest.raises(ValidationFailed, match="no data rows"):
         datasets.create_dataset(ctx, "d", "d.csv", io.BytesIO(b"x,y\n"))
     assert calls == [False]
+
+
+class _ClosedMidway(io.BytesIO):
+    """A stream the server closes while the upload fails (a client gone)."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.close()
+        raise OSError("connection reset")
+
+
+def test_a_stream_closed_midway_still_releases_and_keeps_the_error(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[bool] = []
+    monkeypatch.setattr(datasets, "release_memory", lambda **kw: calls.append(kw["collect_all"]))
+    with pytest.raises(OSError, match="connection reset"):
+        datasets.create_dataset(ctx, "d", "d.csv", _ClosedMidway(CSV))
+    assert calls == [True]  # its size cannot be told: the full collection

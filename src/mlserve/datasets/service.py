@@ -79,8 +79,16 @@ def create_dataset(ctx: Context, name: str | None, filename: str, stream: IO[byt
     try:
         return _create_dataset(ctx, name, filename, stream)
     finally:
-        size = stream.seek(0, io.SEEK_END) if stream.seekable() else None
+        size = _size_bytes(stream)
         release_memory(collect_all=size is None or size >= FULL_COLLECT_BYTES)
+
+
+def _size_bytes(stream: IO[bytes]) -> int | None:
+    """The size of a seekable upload in bytes; ``None`` if it cannot be told (closed)."""
+    try:
+        return stream.seek(0, io.SEEK_END) if stream.seekable() else None
+    except (OSError, ValueError):
+        return None
 
 
 def _create_dataset(ctx: Context, name: str | None, filename: str, stream: IO[bytes]) -> Dataset:
