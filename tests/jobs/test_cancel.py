@@ -97,6 +97,29 @@ def test_cancel_committed_while_a_progress_report_is_on_its_way_stays(
     assert _files(ctx) == []
 
 
+def test_a_job_that_succeeds_while_the_cancel_is_on_its_way_keeps_its_outcome(
+    queued_app: Flask,
+    diabetes_frame: pd.DataFrame,
+) -> None:
+    """The job registers its version just before the cancel's write reaches the database."""
+    ctx: Context = context_of(queued_app)
+    job = _submit(queued_app, diabetes_frame, algorithm="ridge", cv_folds=0)
+
+    def finish_first() -> str:
+        _run_next_task(ctx)
+        return jobs.get_job(ctx, job["id"]).status
+
+    with just_before_a_job_update(
+        ctx, finish_first, when=lambda values: "cancelled" in values
+    ) as finished:
+        response = _cancel(queued_app, job["id"])
+    assert finished == ["succeeded"]
+    assert response.status_code == 409
+    assert response.get_json()["error"]["details"] == {"status": "succeeded"}
+    after = jobs.get_job(ctx, job["id"])
+    assert (after.status, after.stage, after.model_version) == ("succeeded", "done", 1)
+
+
 def test_auto_job_stops_between_candidates(
     queued_app: Flask,
     diabetes_frame: pd.DataFrame,

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import time
 
+from sqlalchemy import update
+
 from mlserve.context import Context
 from mlserve.errors import Conflict, MlserveError, NotFound
 from mlserve.store.orm import TrainingJob, utcnow
@@ -67,7 +69,10 @@ class Deadline:
 def cancel_job(ctx: Context, job_id: str) -> TrainingJob:
     """Mark a queued or running job ``cancelled``; return it.
 
-    Cancelling a job already ``cancelled`` returns it unchanged.
+    Cancelling a job already ``cancelled`` returns it unchanged. One conditional
+    ``UPDATE ... WHERE status IN ('queued', 'running')``: a job that succeeds or fails
+    while the cancel is on its way keeps its outcome (and the cancel is refused), on
+    SQLite too, where ``SELECT ... FOR UPDATE`` locks nothing.
 
     Raises
     ------
@@ -77,16 +82,19 @@ def cancel_job(ctx: Context, job_id: str) -> TrainingJob:
         The job already succeeded or failed.
     """
     with ctx.db.session() as session:
-        job = session.get(TrainingJob, job_id, with_for_update=True)
+        cancelled = session.execute(
+            update(TrainingJob)
+            .where(TrainingJob.id == job_id, TrainingJob.status.in_(sorted(CANCELLABLE)))
+            .values(status="cancelled", stage="cancelled", finished_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        job = session.get(TrainingJob, job_id, populate_existing=True)
         if job is None:
             raise NotFound.of("training job", job_id)
-        if job.status == "cancelled":
-            return job
-        if job.status not in CANCELLABLE:
+        if cancelled.rowcount == 0 and job.status != "cancelled":  # type: ignore[attr-defined]
             raise Conflict(
                 f"training job {job_id!r} has already {job.status}; only queued or running "
                 "jobs can be cancelled",
                 {"status": job.status},
             )
-        job.status, job.stage, job.finished_at = "cancelled", "cancelled", utcnow()
         return job
