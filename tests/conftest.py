@@ -11,7 +11,8 @@ import uuid
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Keras 3 on the torch backend (tests/serving/test_import_frameworks.py): set before any import.
 os.environ.setdefault("KERAS_BACKEND", "torch")
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pandas as pd
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from mlserve import create_app
@@ -331,3 +332,29 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def just_before_an_update(
+    ctx: Context,
+    table: str,
+    action: Callable[[], Any],
+    when: Callable[[list[Any]], bool] = bool,
+) -> Iterator[list[Any]]:
+    """Run ``action`` once, just before the first ``UPDATE <table>`` statement whose
+    bound values satisfy ``when`` reaches the database: another request's or process's
+    write landing between a read and a write. Yields the list that receives ``action``'s
+    result."""
+    results: list[Any] = []
+
+    def hook(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        values = list(params.values()) if isinstance(params, dict) else list(params or ())
+        if statement.startswith(f"UPDATE {table} ") and not results and when(values):
+            results.append(None)  # first: the action's own UPDATE comes here too
+            results[0] = action()
+
+    event.listen(ctx.db.engine, "before_cursor_execute", hook)
+    try:
+        yield results
+    finally:
+        event.remove(ctx.db.engine, "before_cursor_execute", hook)

@@ -16,8 +16,7 @@ from mlserve.context import Context
 from mlserve.jobs import cancel
 from mlserve.jobs import service as jobs
 from mlserve.settings import Settings
-from tests.conftest import keyed_client
-from tests.jobs.conftest import just_before_a_job_update
+from tests.conftest import just_before_an_update, keyed_client
 from tests.jobs.test_jobs import _run_next_task, _submit
 
 
@@ -85,8 +84,9 @@ def test_cancel_committed_while_a_progress_report_is_on_its_way_stays(
     """The cancel commits just before the report's write reaches the database."""
     ctx: Context = context_of(queued_app)
     job = _submit(queued_app, diabetes_frame, algorithm="ridge", cv_folds=3)
-    with just_before_a_job_update(
+    with just_before_an_update(
         ctx,
+        "training_job",
         lambda: cancel.cancel_job(ctx, job["id"]).status,
         when=lambda values: "cross-validation 2/3" in values,
     ) as raced:
@@ -109,8 +109,8 @@ def test_a_job_that_succeeds_while_the_cancel_is_on_its_way_keeps_its_outcome(
         _run_next_task(ctx)
         return jobs.get_job(ctx, job["id"]).status
 
-    with just_before_a_job_update(
-        ctx, finish_first, when=lambda values: "cancelled" in values
+    with just_before_an_update(
+        ctx, "training_job", finish_first, when=lambda values: "cancelled" in values
     ) as finished:
         response = _cancel(queued_app, job["id"])
     assert finished == ["succeeded"]

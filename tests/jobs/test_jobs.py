@@ -14,8 +14,7 @@ from mlserve.api.current import context_of
 from mlserve.context import Context
 from mlserve.jobs import service as jobs
 from mlserve.store.queue import JsonSerializer
-from tests.conftest import frame_csv, keyed_client, upload
-from tests.jobs.conftest import just_before_a_job_update
+from tests.conftest import frame_csv, just_before_an_update, keyed_client, upload
 
 
 def _run_next_task(ctx: Context) -> None:
@@ -103,8 +102,11 @@ def test_two_claims_of_one_job_at_the_same_moment_run_it_once(
     """A duplicate delivery claims the job just before this claim's write lands."""
     ctx: Context = context_of(queued_app)
     job = _submit(queued_app, diabetes_frame, algorithm="ridge", cv_folds=0)
-    with just_before_a_job_update(
-        ctx, lambda: jobs._claim(ctx, job["id"], "second"), when=lambda values: "first" in values
+    with just_before_an_update(
+        ctx,
+        "training_job",
+        lambda: jobs._claim(ctx, job["id"], "second"),
+        when=lambda values: "first" in values,
     ) as duplicate:
         assert jobs._claim(ctx, job["id"], "first") is False
     assert duplicate == [True]

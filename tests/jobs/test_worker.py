@@ -27,8 +27,7 @@ from mlserve.jobs.worker import create_consumer
 from mlserve.settings import Settings
 from mlserve.store.database import Database
 from mlserve.store.orm import Dataset, TrainingJob, WorkerHeartbeat, new_id, utcnow
-from tests.conftest import keyed_client
-from tests.jobs.conftest import just_before_a_job_update
+from tests.conftest import just_before_an_update, keyed_client
 from tests.jobs.test_jobs import _submit
 
 
@@ -96,8 +95,8 @@ def test_recover_stale_jobs_leaves_a_job_cancelled_meanwhile_cancelled(
 ) -> None:
     """The job is cancelled just before the recovery's write reaches the database."""
     job_id = _running_job(queued_ctx, "dead-worker")
-    with just_before_a_job_update(
-        queued_ctx, lambda: cancel_job(queued_ctx, job_id).status
+    with just_before_an_update(
+        queued_ctx, "training_job", lambda: cancel_job(queued_ctx, job_id).status
     ) as raced:
         assert recover_stale_jobs(queued_ctx) == []
     assert raced == ["cancelled"]

@@ -18,7 +18,7 @@ from mlserve.api.current import context_of
 from mlserve.context import Context
 from mlserve.monitoring.prediction_log import PredictionLogger
 from mlserve.store.orm import PredictionLog
-from tests.conftest import keyed_client
+from tests.conftest import just_before_an_update, keyed_client
 
 
 @pytest.fixture
@@ -63,6 +63,23 @@ def test_feedback_gives_live_metrics_per_version(
         f"/api/v1/predictions/{answers[0]['prediction_id']}/feedback", json={"targets": [1] * 10}
     )
     assert again.status_code == 409
+
+
+def test_two_feedbacks_sent_at_once_keep_the_first_and_refuse_the_second(
+    client: FlaskClient, ctx: Context, diabetes_model: dict[str, Any], diabetes_frame: pd.DataFrame
+) -> None:
+    """The other feedback is written just before this one's write reaches the database."""
+    answer = predict(client, rows_of(diabetes_frame.iloc[:2]))
+    assert ctx.prediction_log.flush()
+    url = f"/api/v1/predictions/{answer['prediction_id']}/feedback"
+    with just_before_an_update(
+        ctx, "prediction_log", lambda: client.post(url, json={"targets": [1.0, 2.0]}).status_code
+    ) as first:
+        second = client.post(url, json={"targets": [3.0, 4.0]})
+    assert first == [200]
+    assert second.status_code == 409, second.get_json()
+    with ctx.db.session() as session:
+        assert session.get(PredictionLog, answer["prediction_id"]).feedback == [1.0, 2.0]
 
 
 @pytest.mark.parametrize(

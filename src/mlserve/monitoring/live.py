@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mlserve.context import Context
 from mlserve.errors import Conflict, NotFound, ValidationFailed
@@ -50,7 +50,7 @@ def record_feedback(ctx: Context, prediction_id: str, body: Any) -> dict[str, An
     """
     targets = _targets(body)
     with ctx.db.session() as session:
-        row = session.get(PredictionLog, prediction_id, with_for_update=True)
+        row = session.get(PredictionLog, prediction_id)
         if row is None:
             raise NotFound(
                 f"no logged prediction {prediction_id!r}: unknown, not sampled for logging "
@@ -66,12 +66,22 @@ def record_feedback(ctx: Context, prediction_id: str, body: Any) -> dict[str, An
         )
         if version is None:
             raise NotFound.of("model version", f"{row.model_name}/{row.version}")
-        row.feedback = check_targets(targets, row.n_rows, version.signature["output"], version.task)
-        row.feedback_at = utcnow()
-        shadows = session.scalars(select(PredictionLog).where(PredictionLog.shadow_of == row.id))
-        for shadow in shadows:  # the shadow versions' answers to the same rows are scored too
-            shadow.feedback = row.feedback
-            shadow.feedback_at = row.feedback_at
+        feedback = check_targets(targets, row.n_rows, version.signature["output"], version.task)
+        now = utcnow()
+        given = session.execute(  # conditional: of two feedbacks sent at once, one is kept
+            update(PredictionLog)
+            .where(PredictionLog.id == row.id, PredictionLog.feedback_at.is_(None))
+            .values(feedback=feedback, feedback_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if given.rowcount == 0:  # type: ignore[attr-defined]
+            raise Conflict("feedback was already given for this prediction", {"id": row.id})
+        session.execute(  # the shadow versions' answers to the same rows are scored too
+            update(PredictionLog)
+            .where(PredictionLog.shadow_of == row.id)
+            .values(feedback=feedback, feedback_at=now)
+            .execution_options(synchronize_session=False)
+        )
         return {
             "prediction_id": row.id,
             "model_name": row.model_name,
