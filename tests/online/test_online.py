@@ -22,7 +22,8 @@ from mlserve.store.orm import ModelVersion, OnlineState, Sample, utcnow
 from mlserve.training.catalogue import CATALOGUE
 from mlserve.training.fit import TrainResult
 from mlserve.training.signature import model_frame
-from tests.conftest import frame_csv, train, upload
+from tests import pg
+from tests.conftest import frame_csv, just_before_an_update, train, upload
 from tests.online.conftest import post_samples, samples_of
 
 
@@ -198,6 +199,32 @@ def test_a_second_update_from_the_same_state_loses_and_leaves_nothing(
         )
     assert [v.version for v in registry.list_versions(ctx, "stream")] == [2, 1]
     assert online.head(ctx, "stream")[:2] == (2, first.online["last_sample_id"])
+
+
+@pytest.mark.skipif(
+    pg.BACKEND == "postgresql",
+    reason="PostgreSQL serialises the two commits on the model row's lock (SELECT ... FOR "
+    "UPDATE): the other commit, run inside this one, would wait on it",
+)
+def test_an_update_committing_from_the_same_state_at_the_same_moment_loses(
+    client: FlaskClient, ctx: Context, sgd: dict[str, Any]
+) -> None:
+    """Another update from the same state commits just before this one's first write."""
+    ctx.settings.online_update_every_samples = 10_000
+    post_samples(client, "stream", samples_of(sgd["rest"].iloc[:60]))
+    assert online_update.run_update(ctx, "stream") is not None  # version 2: a stored state
+    post_samples(client, "stream", samples_of(sgd["rest"].iloc[60:120]))
+    with (
+        just_before_an_update(
+            ctx, "online_state", lambda: online_update.run_update(ctx, "stream")
+        ) as other,
+        pytest.raises(online_update.LostRace, match="committed first"),
+    ):
+        online_update.run_update(ctx, "stream")
+    winner = other[0]
+    assert winner is not None and winner.version == 3
+    assert [v.version for v in registry.list_versions(ctx, "stream")] == [3, 2, 1]
+    assert online.head(ctx, "stream")[:2] == (3, winner.online["last_sample_id"])
 
 
 def test_online_version_plots_its_guard_window(

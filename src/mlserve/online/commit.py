@@ -12,6 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
 from mlserve.context import Context
 from mlserve.errors import Conflict
 from mlserve.online.guard import reason
@@ -51,15 +55,12 @@ def commit_update(
     LostRace
         The state is no longer ``expected`` (another update committed first).
     """
-    version_number, cursor, stored = expected
     guard_passed = bool(lineage["guard"]["passed"])
     with ctx.db.session() as session:
         session.get(RegisteredModel, name, with_for_update=True)  # one update at a time
-        state = session.get(OnlineState, name, with_for_update=True)
-        if (state is not None) != stored or (
-            state is not None and (state.version, state.cursor) != (version_number, cursor)
-        ):
-            raise LostRace("another online update committed first", {"model": name})
+        _claim_state(session, name, expected)
+        state = session.get(OnlineState, name)
+        assert state is not None  # claimed above
         version = registry.add_version(
             session,
             name,
@@ -75,9 +76,6 @@ def commit_update(
         lineage["status"] = "production" if guard_passed else "candidate"
         lineage["reason"] = reason(lineage["guard"])
         version.online = lineage
-        if state is None:
-            state = OnlineState(model_name=name, version=version.version, cursor=0)
-            session.add(state)
         state.version, state.cursor = version.version, int(lineage["last_sample_id"])
         state.updated_at, state.last_error = utcnow(), None
         kept = int(lineage["guard"]["production_version"])
@@ -86,6 +84,44 @@ def commit_update(
     ctx.resolver.invalidate(name)
     log.info("online update of %s: version %s (%s)", name, version.version, lineage["reason"])
     return version
+
+
+def _claim_state(session: Session, name: str, expected: tuple[int, int, bool]) -> None:
+    """The compare-and-set of the online state, as the transaction's first write.
+
+    The state row still at ``expected`` (version, cursor) is touched by one conditional
+    ``UPDATE``, or, when the update started with no state, the row is inserted (a
+    concurrent insert fails on the primary key). Either way this transaction then holds
+    the row until it commits, on SQLite too, where ``SELECT ... FOR UPDATE`` locks
+    nothing: of two updates from the same state, the second finds it moved.
+
+    Raises
+    ------
+    LostRace
+        The state is no longer ``expected``.
+    """
+    version_number, cursor, stored = expected
+    if stored:
+        claimed = session.execute(
+            update(OnlineState)
+            .where(
+                OnlineState.model_name == name,
+                OnlineState.version == version_number,
+                OnlineState.cursor == cursor,
+            )
+            .values(updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        won = bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+    else:
+        session.add(OnlineState(model_name=name, version=version_number, cursor=cursor))
+        try:
+            session.flush()
+            won = True
+        except IntegrityError:
+            won = False
+    if not won:
+        raise LostRace("another online update committed first", {"model": name})
 
 
 def _point_production(session: Any, name: str, version: int) -> None:
