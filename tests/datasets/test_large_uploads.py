@@ -23,6 +23,7 @@ from mlserve.api.current import context_of
 from mlserve.datasets import service, tables, upload
 from mlserve.datasets.stats import column_summary
 from mlserve.errors import UnsupportedMediaType, ValidationFailed
+from mlserve.store.artifacts import COPY_BLOCK_BYTES
 from tests.conftest import keyed_client, make_settings
 
 
@@ -42,7 +43,7 @@ class Unseekable(io.RawIOBase):
 
 
 def test_nul_byte_past_the_first_block_is_found_at_its_offset() -> None:
-    at = upload.BLOCK_BYTES + 123
+    at = COPY_BLOCK_BYTES + 123
     data = bytearray(b"a,b\n" + b"1,2\n" * (at // 4 + 10))
     data[at] = 0
     with pytest.raises(UnsupportedMediaType, match=f"NUL byte at byte {at}"):

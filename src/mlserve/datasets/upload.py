@@ -27,11 +27,10 @@ from mlserve.datasets.csvtypes import ARROW_TYPES, column_types, typed_batches
 from mlserve.datasets.limits import UploadLimits, check_columns, too_many_rows
 from mlserve.datasets.parquet import fallback_types, open_parquet, parquet_frames
 from mlserve.errors import UnsupportedMediaType, ValidationFailed
-from mlserve.store.artifacts import COPY_BLOCK_BYTES, file_blocks
+from mlserve.store.artifacts import file_blocks
 
 PARQUET_MAGIC = b"PAR1"
 CSV_SNIFF_BYTES = 64 * 1024
-BLOCK_BYTES = COPY_BLOCK_BYTES  # read size of the passes over an uploaded file
 BATCH_ROWS = 100_000  # rows parsed, stored and summarised at a time
 Source = bytes | IO[bytes]
 # C0 controls other than tab, line feed, vertical tab, form feed and carriage return.
@@ -82,9 +81,9 @@ def as_file(source: Source) -> IO[bytes]:
 def check_csv_text(source: Source) -> None:
     """Refuse a NUL byte anywhere, and a file that is a text pickle (protocols 0 and 1).
 
-    The file is scanned in blocks of :data:`BLOCK_BYTES`. The pickle test walks
-    opcodes with :func:`pickletools.genops`, which decodes and never builds objects;
-    CSV text fails it at its first byte or two.
+    The file is scanned in blocks of 1 MiB (:func:`mlserve.store.artifacts.file_blocks`).
+    The pickle test walks opcodes with :func:`pickletools.genops`, which decodes and
+    never builds objects; CSV text fails it at its first byte or two.
 
     Raises
     ------

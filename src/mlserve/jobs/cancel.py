@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import update
-
 from mlserve.context import Context
 from mlserve.errors import Conflict, MlserveError, NotFound
+from mlserve.store.database import update_where
 from mlserve.store.orm import TrainingJob, utcnow
 
 CANCELLABLE = frozenset({"queued", "running"})
@@ -82,16 +81,19 @@ def cancel_job(ctx: Context, job_id: str) -> TrainingJob:
         The job already succeeded or failed.
     """
     with ctx.db.session() as session:
-        cancelled = session.execute(
-            update(TrainingJob)
-            .where(TrainingJob.id == job_id, TrainingJob.status.in_(sorted(CANCELLABLE)))
-            .values(status="cancelled", stage="cancelled", finished_at=utcnow())
-            .execution_options(synchronize_session=False)
+        cancelled = update_where(
+            session,
+            TrainingJob,
+            TrainingJob.id == job_id,
+            TrainingJob.status.in_(sorted(CANCELLABLE)),
+            status="cancelled",
+            stage="cancelled",
+            finished_at=utcnow(),
         )
-        job = session.get(TrainingJob, job_id, populate_existing=True)
+        job = session.get(TrainingJob, job_id)  # read after the write: what it left
         if job is None:
             raise NotFound.of("training job", job_id)
-        if cancelled.rowcount == 0 and job.status != "cancelled":  # type: ignore[attr-defined]
+        if cancelled == 0 and job.status != "cancelled":
             raise Conflict(
                 f"training job {job_id!r} has already {job.status}; only queued or running "
                 "jobs can be cancelled",

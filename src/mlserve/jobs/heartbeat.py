@@ -18,11 +18,12 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from mlserve.context import Context
 from mlserve.errors import MlserveError
 from mlserve.lazy import lazy_module
+from mlserve.store.database import update_where
 from mlserve.store.orm import (
     OnlineState,
     OnlineUpdateRun,
@@ -110,18 +111,17 @@ def recover_stale_jobs(ctx: Context) -> list[str]:
         for job_id, worker_id in running:
             if worker_id in alive:
                 continue
-            stopped = session.execute(  # conditional: a job cancelled meanwhile stays so
-                update(TrainingJob)
-                .where(TrainingJob.id == job_id, TrainingJob.status == "running")
-                .values(
-                    status="failed",
-                    stage="failed",
-                    finished_at=utcnow(),
-                    error="the worker running this job stopped before it finished",
-                )
-                .execution_options(synchronize_session=False)
+            stopped = update_where(  # conditional: a job cancelled meanwhile stays so
+                session,
+                TrainingJob,
+                TrainingJob.id == job_id,
+                TrainingJob.status == "running",
+                status="failed",
+                stage="failed",
+                finished_at=utcnow(),
+                error="the worker running this job stopped before it finished",
             )
-            if stopped.rowcount == 1:  # type: ignore[attr-defined]
+            if stopped == 1:
                 failed.append(job_id)
     for job_id in failed:
         ctx.store.delete(service.artifact_key(job_id))

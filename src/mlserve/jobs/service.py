@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 
 from mlserve.context import Context
@@ -21,6 +21,7 @@ from mlserve.jobs.online_support import keep_memory, restart_online, with_sample
 from mlserve.registry import service as registry
 from mlserve.serving.compile import plan_serving
 from mlserve.store.artifacts import StoredArtifact
+from mlserve.store.database import update_where
 from mlserve.store.documents import LeaderboardEntry, Memory, ServingReport, TrainingReport
 from mlserve.store.orm import TrainingJob, utcnow
 from mlserve.training import auto
@@ -278,13 +279,17 @@ def _claim(ctx: Context, job_id: str, worker_id: str) -> bool:
     exactly one wins, on SQLite too (where ``SELECT ... FOR UPDATE`` locks nothing).
     """
     with ctx.db.session() as session:
-        claimed = session.execute(
-            update(TrainingJob)
-            .where(TrainingJob.id == job_id, TrainingJob.status == "queued")
-            .values(status="running", stage="starting", worker_id=worker_id, started_at=utcnow())
-            .execution_options(synchronize_session=False)
+        claimed = update_where(
+            session,
+            TrainingJob,
+            TrainingJob.id == job_id,
+            TrainingJob.status == "queued",
+            status="running",
+            stage="starting",
+            worker_id=worker_id,
+            started_at=utcnow(),
         )
-        return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+        return claimed == 1
 
 
 def _progress(ctx: Context, job_id: str, fraction: float, stage: str) -> None:
@@ -296,18 +301,15 @@ def _progress(ctx: Context, job_id: str, fraction: float, stage: str) -> None:
     """
     progress = round(min(fraction, 1.0), 4)
     with ctx.db.session() as session:
-        updated = session.execute(
-            update(TrainingJob)
-            .where(TrainingJob.id == job_id, TrainingJob.status == "running")
-            .values(
-                progress=case(
-                    (TrainingJob.progress < progress, progress), else_=TrainingJob.progress
-                ),
-                stage=stage[:64],
-            )
-            .execution_options(synchronize_session=False)
+        updated = update_where(
+            session,
+            TrainingJob,
+            TrainingJob.id == job_id,
+            TrainingJob.status == "running",
+            progress=case((TrainingJob.progress < progress, progress), else_=TrainingJob.progress),
+            stage=stage[:64],
         )
-        if updated.rowcount == 0:  # type: ignore[attr-defined]
+        if updated == 0:
             status = session.scalar(select(TrainingJob.status).where(TrainingJob.id == job_id))
             if status == "cancelled":
                 raise JobCancelled
@@ -315,16 +317,15 @@ def _progress(ctx: Context, job_id: str, fraction: float, stage: str) -> None:
 
 def _finish(ctx: Context, job_id: str, status: str, error: str | None = None) -> None:
     with ctx.db.session() as session:  # one UPDATE: a cancel committed meanwhile stays
-        session.execute(
-            update(TrainingJob)
-            .where(TrainingJob.id == job_id, TrainingJob.status != "cancelled")
-            .values(
-                status=status,
-                error=error,
-                finished_at=utcnow(),
-                stage="done" if status == "succeeded" else "failed",
-            )
-            .execution_options(synchronize_session=False)
+        update_where(
+            session,
+            TrainingJob,
+            TrainingJob.id == job_id,
+            TrainingJob.status != "cancelled",
+            status=status,
+            error=error,
+            finished_at=utcnow(),
+            stage="done" if status == "succeeded" else "failed",
         )
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from mlserve.context import Context
 from mlserve.errors import Conflict, NotFound, ValidationFailed
@@ -21,6 +21,7 @@ from mlserve.monitoring.drift import drift_report
 from mlserve.monitoring.prediction_log import MAX_WINDOW
 from mlserve.online.samples import check_targets
 from mlserve.registry import service as registry
+from mlserve.store.database import update_where
 from mlserve.store.documents import Metrics
 from mlserve.store.orm import ModelVersion, PredictionLog, Sample, utcnow
 from mlserve.training.metrics import classification_metrics, regression_metrics
@@ -68,19 +69,22 @@ def record_feedback(ctx: Context, prediction_id: str, body: Any) -> dict[str, An
             raise NotFound.of("model version", f"{row.model_name}/{row.version}")
         feedback = check_targets(targets, row.n_rows, version.signature["output"], version.task)
         now = utcnow()
-        given = session.execute(  # conditional: of two feedbacks sent at once, one is kept
-            update(PredictionLog)
-            .where(PredictionLog.id == row.id, PredictionLog.feedback_at.is_(None))
-            .values(feedback=feedback, feedback_at=now)
-            .execution_options(synchronize_session=False)
+        given = update_where(  # conditional: of two feedbacks sent at once, one is kept
+            session,
+            PredictionLog,
+            PredictionLog.id == row.id,
+            PredictionLog.feedback_at.is_(None),
+            feedback=feedback,
+            feedback_at=now,
         )
-        if given.rowcount == 0:  # type: ignore[attr-defined]
+        if given == 0:
             raise Conflict("feedback was already given for this prediction", {"id": row.id})
-        session.execute(  # the shadow versions' answers to the same rows are scored too
-            update(PredictionLog)
-            .where(PredictionLog.shadow_of == row.id)
-            .values(feedback=feedback, feedback_at=now)
-            .execution_options(synchronize_session=False)
+        update_where(  # the shadow versions' answers to the same rows are scored too
+            session,
+            PredictionLog,
+            PredictionLog.shadow_of == row.id,
+            feedback=feedback,
+            feedback_at=now,
         )
         return {
             "prediction_id": row.id,

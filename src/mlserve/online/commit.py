@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +21,7 @@ from mlserve.online.guard import reason
 from mlserve.registry import lookup
 from mlserve.registry import service as registry
 from mlserve.store.artifacts import StoredArtifact
+from mlserve.store.database import update_where
 from mlserve.store.documents import Lineage, Memory, ServingReport
 from mlserve.store.orm import ModelAlias, ModelVersion, OnlineState, RegisteredModel, utcnow
 from mlserve.training.fit import TrainResult
@@ -102,17 +102,15 @@ def _claim_state(session: Session, name: str, expected: tuple[int, int, bool]) -
     """
     version_number, cursor, stored = expected
     if stored:
-        claimed = session.execute(
-            update(OnlineState)
-            .where(
-                OnlineState.model_name == name,
-                OnlineState.version == version_number,
-                OnlineState.cursor == cursor,
-            )
-            .values(updated_at=utcnow())
-            .execution_options(synchronize_session=False)
+        claimed = update_where(
+            session,
+            OnlineState,
+            OnlineState.model_name == name,
+            OnlineState.version == version_number,
+            OnlineState.cursor == cursor,
+            updated_at=utcnow(),
         )
-        won = bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+        won = claimed == 1
     else:
         session.add(OnlineState(model_name=name, version=version_number, cursor=cursor))
         try:

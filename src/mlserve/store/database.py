@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -113,6 +113,21 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def update_where(session: Session, entity: type[Any], *where: Any, **values: Any) -> int:
+    """``UPDATE <entity's table> SET values WHERE where``: one statement, past the ORM's
+    identity map; return how many rows it updated.
+
+    The compare-and-set of a state another request or process may change at the same
+    time: the condition is checked by the database as it writes, so a change committed
+    after this transaction read the row is never overwritten (a read, then an ORM
+    write, overwrites it: PostgreSQL's READ COMMITTED lets the write land, and SQLite
+    ignores ``SELECT ... FOR UPDATE``). Zero rows: the condition no longer held.
+    """
+    statement = update(entity).where(*where).values(**values)
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _unavailable(exc: SQLAlchemyError) -> ServiceUnavailable | None:
