@@ -231,8 +231,9 @@ def _corrupting(initializer: str, change: Any) -> Any:
     """A stand-in for ``_convert`` whose graph has ``initializer`` passed through ``change``."""
     convert = compiled_onnx._convert
 
-    def corrupt(*args: Any) -> onnx.ModelProto:
-        model = convert(*args)
+    def corrupt(*args: Any, **kwargs: Any) -> onnx.ModelProto:
+        # Unfolded: the linear fold (onnx_linear) renames the weights it rewrites.
+        model = convert(*args, **{**kwargs, "fold_linear": False})
         found = next(i for i in model.graph.initializer if i.name == initializer)
         found.CopyFrom(numpy_helper.from_array(change(numpy_helper.to_array(found)), found.name))
         return model
@@ -333,3 +334,36 @@ def test_odd_feature_names_are_mapped_to_graph_inputs(california: pd.DataFrame) 
     graph_inputs = [i.name for i in onnx.load_from_string(compiled.onnx).graph.input]
     assert "median income (10k$)" not in graph_inputs  # skl2onnx sanitizes names
     _assert_matches(result, OnnxModel(compiled.onnx, result.signature), renamed.iloc[:500])
+
+
+def test_feed_from_frame_gives_one_column_per_feature_with_missing_values_marked() -> None:
+    signature: Any = {
+        "inputs": [
+            {"name": "city", "type": "string"},
+            {"name": "rooms", "type": "integer"},
+            {"name": "area", "type": "number"},
+            {"name": "new", "type": "boolean"},
+        ],
+        "output": {},
+    }
+    frame = pd.DataFrame(
+        {
+            "city": pd.Series(["Oslo", None, np.nan, 7], dtype=object),
+            "rooms": pd.Series([1, None, 3, 4], dtype="Int64"),
+            "area": [10.5, np.nan, -1.0, 0.0],
+            "new": pd.Series([True, False, None, True], dtype="boolean"),
+        }
+    )
+    feed = feed_from_frame(frame, signature)
+    assert list(feed) == ["city", "rooms", "area", "new"]
+    assert feed["city"].dtype == object and feed["city"].shape == (4, 1)
+    assert feed["city"].ravel().tolist() == ["Oslo", MISSING_TEXT, MISSING_TEXT, "7"]
+    expected = {
+        "rooms": [1.0, np.nan, 3.0, 4.0],
+        "area": [10.5, np.nan, -1.0, 0.0],
+        "new": [1.0, 0.0, np.nan, 1.0],
+    }
+    for name, values in expected.items():
+        assert feed[name].dtype == np.float64 and feed[name].shape == (4, 1)
+        assert feed[name].flags.c_contiguous
+        np.testing.assert_array_equal(feed[name].ravel(), values)

@@ -247,6 +247,8 @@ class CompileReport(TypedDict):
     the largest ``|onnx - sklearn|`` (of predictions, or probabilities for classifiers)
     and ``max_rel_error`` the same divided by ``output_scale`` (the largest
     ``|sklearn|``); ``None`` when no comparison ran. ``seconds``: compile and check time.
+    ``folded_scaling``: the graph's linear weights absorbed the scaler
+    (:mod:`mlserve.serving.onnx_linear`; absent from reports written before it).
     """
 
     runtime: str
@@ -261,6 +263,7 @@ class CompileReport(TypedDict):
     converter: str
     seconds: float
     label_mismatches: NotRequired[int | None]
+    folded_scaling: NotRequired[bool]
 
 
 class ServingReport(TypedDict):
