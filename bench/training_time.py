@@ -29,7 +29,11 @@ is": the job leaves out the id columns and the in-process fit gets the features 
 used) and scikit-learn's digits (1,797 rows, 64 features, 10 classes), each with the
 linear model of its task (linear_regression or logistic_regression), random_forest and
 gradient_boosting; the in-process side is the same pipeline, split and folds
-(:func:`mlserve.training.split.split`, :func:`mlserve.training.split.cv_splitter`). One
+(:func:`mlserve.training.split.split`, :func:`mlserve.training.split.cv_splitter`), timed
+twice: ``fits`` (each fold's fit and the final fit, nothing else) and ``notebook``
+(scikit-learn's ``cross_validate`` scoring each fold with the metrics the job keeps, then
+the final fit: what a notebook runs for the same numbers). ``--datasets`` and
+``--algorithms`` (``linear`` for the task's linear model) pick cells. One
 untimed job first (gradient_boosting on Titanic) pays what the first job of a worker
 process pays once: imports (skops: about 2.5 s) and compiling shap's numba kernels (4-9
 s; cached on disk after the first process, :mod:`mlserve.training.shap_jit`).
@@ -48,6 +52,7 @@ from pathlib import Path
 import inprocess
 import pandas as pd
 from sklearn.base import clone
+from sklearn.model_selection import cross_validate
 
 from mlserve.training.fit import build_pipeline, train
 from mlserve.training.spec import TrainSpec
@@ -126,6 +131,25 @@ def _datasets() -> dict[str, tuple[bytes, str, str]]:
     }
 
 
+def notebook(frame: pd.DataFrame, spec: TrainSpec, task: str) -> float:
+    """Wall seconds of what a notebook runs for the same result: scikit-learn's
+    ``cross_validate`` with the job's folds and the metrics the job keeps of each fold
+    (RMSE, MAE, R²; accuracy, macro F1), then the fit on the whole training split."""
+    data = split(frame, spec, task)
+    pipeline = build_pipeline(spec, task, data.signature, {"device": "cpu"})
+    scoring = (
+        ["neg_root_mean_squared_error", "neg_mean_absolute_error", "r2"]
+        if task == "regression"
+        else ["accuracy", "f1_macro"]
+    )
+    started = time.perf_counter()
+    if spec.cv_folds:
+        splitter = cv_splitter(spec, task, data.y_train)
+        cross_validate(pipeline, data.X_train, data.y_train, cv=splitter, scoring=scoring)
+    pipeline.fit(data.X_train, data.y_train)
+    return time.perf_counter() - started
+
+
 def fit_like_job(frame: pd.DataFrame, spec: TrainSpec, task: str) -> tuple[float, float]:
     """Wall and CPU seconds to fit the spec's pipeline on its split as a job does: each
     cross-validation fold, then the whole training split."""
@@ -141,9 +165,11 @@ def fit_like_job(frame: pd.DataFrame, spec: TrainSpec, task: str) -> tuple[float
     return time.perf_counter() - started, time.process_time() - cpu
 
 
-def matrix(repeats: int) -> None:
+def matrix(repeats: int, datasets: set[str], algorithms: set[str]) -> None:
     """Issue 14's table: job wall time against the same fits in process, per dataset and
-    algorithm, runs alternating; prints one line per cell and the ratio of the medians."""
+    algorithm, runs alternating; prints one line per cell and the ratio of the medians.
+    ``datasets`` and ``algorithms`` ("linear" for the task's linear model) select cells
+    (empty: all)."""
     with tempfile.TemporaryDirectory() as home:
         client = inprocess.bench_app(home=Path(home)).test_client()
         for name, (csv, target, task) in _datasets().items():
@@ -162,13 +188,18 @@ def matrix(repeats: int) -> None:
             frame = pd.read_csv(io.BytesIO(csv))
             linear = "linear_regression" if task == "regression" else "logistic_regression"
             for algorithm in (linear, "random_forest", "gradient_boosting"):
+                if datasets and name not in datasets:
+                    continue
+                label = "linear" if algorithm == linear else algorithm
+                if algorithms and label not in algorithms:
+                    continue
                 spec = TrainSpec(
                     dataset_id=dataset_id,
                     target=target,
                     algorithm=algorithm,
                     model_name=f"{name}-{algorithm}".replace("_", "-"),
                 )
-                fits, jobs = [], []
+                fits, notebooks, jobs = [], [], []
                 for _ in range(repeats):
                     started = time.perf_counter()
                     job = client.post("/api/v1/training-jobs", json=spec.model_dump()).get_json()
@@ -177,10 +208,12 @@ def matrix(repeats: int) -> None:
                     used = [c["name"] for c in job["report"]["columns"] if c["used"]]
                     fit_spec = spec.model_copy(update={"features": used})
                     fits.append(fit_like_job(frame, fit_spec, task)[0])
+                    notebooks.append(notebook(frame, fit_spec, task))
                 fit, took = statistics.median(fits), statistics.median(jobs)
+                nb = statistics.median(notebooks)
                 print(
-                    f"{name:<11} {algorithm:<20} in process {fit:7.2f} s  job {took:7.2f} s  "
-                    f"ratio {took / fit:5.2f}",
+                    f"{name:<11} {algorithm:<20} fits {fit:7.2f} s  notebook {nb:7.2f} s  "
+                    f"job {took:7.2f} s  job/fits {took / fit:5.2f}  job/notebook {took / nb:5.2f}",
                     flush=True,
                 )
 
@@ -192,12 +225,20 @@ def main() -> None:
     parser.add_argument("--job", action="store_true", help="a job against the same fits")
     parser.add_argument("--cv-folds", type=int, default=5)
     parser.add_argument("--matrix", action="store_true", help="issue 14's table, one run")
+    parser.add_argument("--datasets", default="", help="--matrix: titanic,california,digits")
+    parser.add_argument(
+        "--algorithms", default="", help="--matrix: linear,random_forest,gradient_boosting"
+    )
     args = parser.parse_args()
     if args.matrix:
         print(
             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} CPUs"
         )
-        matrix(args.repeats)
+        matrix(
+            args.repeats,
+            {d for d in args.datasets.split(",") if d},
+            {a for a in args.algorithms.split(",") if a},
+        )
         return
     spec = TrainSpec(
         dataset_id="bench",

@@ -76,13 +76,39 @@ def test_job_reports_stages_in_order_with_rising_progress(
         "cross-validation 3/3",
         "fitting",
         "evaluating",
-        "explaining",  # permutation importance
-        "explaining",  # the SHAP summary on the test split
         "compiling",
+        "explaining",  # permutation importance on the compiled graph, then the SHAP summary
         "registering",
     ]
     fractions = [fraction for fraction, _ in seen]
     assert fractions == sorted(fractions) and fractions[0] > 0 and fractions[-1] < 1
+
+
+def test_job_scores_the_permutation_importance_on_its_compiled_graph(
+    queued_app: Flask, diabetes_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlserve.training import evaluation
+
+    ctx: Context = context_of(queued_app)
+    scored_by: list[Any] = []
+    original = evaluation.importances
+
+    def spy(*args: Any, predict: Any = None, **kwargs: Any) -> Any:
+        scored_by.append(predict)
+        return original(*args, predict=predict, **kwargs)
+
+    monkeypatch.setattr(evaluation, "importances", spy)
+    job = _submit(queued_app, diabetes_frame, algorithm="ridge", cv_folds=0)
+    _run_next_task(ctx)
+    (predict,) = scored_by
+    assert predict is not None and predict.__qualname__.startswith("_graph_predict")
+    client = keyed_client(queued_app)
+    done = client.get(f"/api/v1/training-jobs/{job['id']}").get_json()
+    assert done["status"] == "succeeded", done
+    evaluation_doc = client.get("/api/v1/models/m/versions/1/evaluation").get_json()
+    features = {row["feature"] for row in evaluation_doc["permutation_importance"]}
+    assert features == set(diabetes_frame.columns) - {"target"}
+    assert evaluation_doc["shap_summary"]["rows"] >= 1
 
 
 def test_job_already_claimed_is_not_run_twice(

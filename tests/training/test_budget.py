@@ -25,12 +25,21 @@ from tests.conftest import CALIFORNIA_TARGET
 
 
 @pytest.mark.parametrize(
-    ("fit_s", "budget_s"), [(0.0, EXTRAS_FLOOR_S), (1.5, EXTRAS_FLOOR_S), (10.0, 1.0), (600, 60)]
+    ("fit_s", "budget_s"),
+    [
+        (0.0, 0.0),  # never longer than the fit
+        (0.02, 0.02),
+        (0.3, EXTRAS_FLOOR_S),
+        (EXTRAS_FLOOR_S * 10, EXTRAS_FLOOR_S),
+        (1.5, 0.15),
+        (10.0, 1.0),
+        (600, 60),
+    ],
 )
-def test_extras_budget_is_a_tenth_of_the_fitting_with_a_floor(
+def test_extras_budget_is_a_tenth_of_the_fitting_with_a_floor_never_above_the_fit(
     fit_s: float, budget_s: float
 ) -> None:
-    assert extras_budget_s(fit_s) == budget_s
+    assert extras_budget_s(fit_s) == pytest.approx(budget_s, rel=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -25,10 +25,11 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from mlserve.training.budget import extras_budget_s
+from mlserve.training.budget import IMPORTANCE_REPEATS, extras_budget_s
 from mlserve.training.evaluation import (
     MAX_CURVE_POINTS,
     MAX_POINTS,
+    budgeted_importances,
     clean,
     downsample,
     plot_data,
@@ -344,3 +345,41 @@ def test_california_importance_ranks_income_and_location_first(
     points = boosted["predicted_vs_actual"]
     assert len(points["actual"]) == len(points["predicted"]) == 2_000
     assert points["n_total"] == 4_128
+
+
+@pytest.mark.parametrize(
+    ("target", "algorithm", "task"),
+    [
+        (CALIFORNIA_TARGET, "linear_regression", "regression"),
+        ("price_band", "logistic_regression", "classification"),
+    ],
+)
+def test_importance_scored_on_the_compiled_graph_is_the_pipelines(
+    california_frame: pd.DataFrame, target: str, algorithm: str, task: str
+) -> None:
+    from mlserve.serving.onnx import compile_pipeline, feed_from_frame
+    from tests.serving.conftest import fit_california
+
+    frame = california_frame.iloc[:3_000].copy()
+    frame["price_band"] = np.where(frame[CALIFORNIA_TARGET] > 180_000, "high", "low")
+    result = fit_california(frame, target, algorithm, task)
+    assert result.test_frame is not None and result.test_target is not None
+    compiled = compile_pipeline(result.pipeline, result.signature, result.test_frame)
+    assert compiled.model is not None
+    calls = []
+
+    def graph_predict(X: pd.DataFrame) -> np.ndarray:
+        calls.append(len(X))
+        return compiled.model.run(feed_from_frame(X, result.signature))[0]
+
+    X, y = result.test_frame, result.test_target
+    on_graph = budgeted_importances(result.pipeline, X, y, task, SEED, predict=graph_predict)
+    on_pipeline = budgeted_importances(result.pipeline, X, y, task, SEED)
+    n_features = X.shape[1]
+    assert calls == [len(X)] * (1 + n_features * IMPORTANCE_REPEATS)
+    assert on_graph["permutation_importance_sample"] == on_pipeline["permutation_importance_sample"]
+    want = {r["feature"]: r for r in on_pipeline["permutation_importance"]}
+    assert len(want) == n_features
+    for row in on_graph["permutation_importance"]:
+        assert row["mean"] == pytest.approx(want[row["feature"]]["mean"], abs=1e-9)
+        assert row["std"] == pytest.approx(want[row["feature"]]["std"], abs=1e-9)

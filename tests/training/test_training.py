@@ -468,7 +468,7 @@ def test_train_progress_without_cv_skips_cv_stages(iris: pd.DataFrame) -> None:
     result = train(iris, spec, "classification", recorder)
     stages = _stages(recorder.calls)
     assert stages == ["cleaning", "fitting", "evaluating", "explaining"]
-    assert [f for f, _ in recorder.calls] == [0.05, 0.7, 0.85, 0.87, 0.9]
+    assert [f for f, _ in recorder.calls] == [0.05, 0.7, 0.85, 0.9]
     assert result.cv_metrics == {"folds": 0}
     assert result.evaluation is not None and result.evaluation["cv"] == {"folds": 0}
 

@@ -27,7 +27,7 @@ from mlserve.store.orm import TrainingJob, utcnow
 from mlserve.training import auto
 from mlserve.training.catalogue import AUTO
 from mlserve.training.columns import choose_features
-from mlserve.training.fit import Progress, TrainResult, train
+from mlserve.training.fit import Progress, TrainResult, add_extras, train
 from mlserve.training.preprocessing import check_design_matrix
 from mlserve.training.spec import TrainSpec, check_spec
 
@@ -162,10 +162,12 @@ def execute_job(ctx: Context, job_id: str, worker_id: str) -> None:
             progress,
             server_params=server_params,
             cv_metrics=choice.cv_metrics if choice is not None else None,
+            extras=False,
         )
-        report(0.9, "compiling")
+        progress(0.87, "compiling")
         assert result.test_frame is not None
         plan = plan_serving(result.pipeline, result.signature, result.test_frame, ctx.settings)
+        add_extras(result, spec, progress, predict=plan.predict)
         report(0.95, "registering")
         written.append(registry.save_artifact(ctx, result.pipeline, artifact_key(job_id)))
         if plan.onnx is not None:

@@ -9,12 +9,14 @@ version (``serving`` in its metadata).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from mlserve.serving.onnx import compile_pipeline
+from mlserve.serving.onnx import OnnxModel, compile_pipeline, feed_from_frame
 from mlserve.serving.runtime import OnnxRuntime, Runtime, SklearnRuntime, calibrate
 from mlserve.settings import Settings
 from mlserve.store.documents import ServingReport, Signature
@@ -32,10 +34,17 @@ class ServingPlan:
         The compiled model to store, when it passed its check.
     serving : dict
         ``{"compile": <compile report>, "batching": <calibration>}``, JSON-ready.
+    predict : callable or None
+        The kept graph's predictions, of shape (n_rows,), of a DataFrame of shape
+        (n_rows, n_features) in model input dtypes (equal to the pipeline's within the
+        compiler's tolerance); None when scikit-learn serves the version.
     """
 
     onnx: bytes | None
     serving: ServingReport
+    predict: Callable[[pd.DataFrame], np.ndarray] | None = field(
+        default=None, repr=False, compare=False
+    )
 
 
 def plan_serving(
@@ -69,5 +78,16 @@ def plan_serving(
     )
     batching["runtime"] = runtime.name
     return ServingPlan(
-        onnx=compiled.onnx, serving={"compile": compiled.report, "batching": batching}
+        onnx=compiled.onnx,
+        serving={"compile": compiled.report, "batching": batching},
+        predict=_graph_predict(compiled.model, signature) if compiled.model else None,
     )
+
+
+def _graph_predict(model: OnnxModel, signature: Signature) -> Callable[[pd.DataFrame], np.ndarray]:
+    """``frame -> predictions`` of the compiled graph (labels for a classifier)."""
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        return model.run(feed_from_frame(frame, signature))[0]
+
+    return predict

@@ -3,11 +3,13 @@
 The permutation importance (:func:`mlserve.training.evaluation.budgeted_importances`)
 and the SHAP summary (:func:`mlserve.training.explain_record.training_record`) each get
 :func:`extras_budget_s`: a tenth of the fitting (the cross-validation folds and the final
-fit), at least :data:`EXTRAS_FLOOR_S`. Together they then add at most a fifth to the fits
-(the floor aside), however slow the model is to predict or to explain: a job of a
-one-minute fit costs about 1.2x the same fits in a notebook, one of a sub-second fit
-0.5-1.5 s more, the floors mostly (``bench/training_time.py --matrix``,
-docs/benchmarks.md). They meet it by sampling:
+fit), at least :data:`EXTRAS_FLOOR_S` and at most the fit itself. Together they then add
+at most a fifth to the fits (the floor aside, which is never more than the fit), however
+slow the model is to predict or to explain (``bench/training_time.py --matrix``,
+docs/benchmarks.md). A training job scores the importance on the compiled graph
+(:func:`mlserve.training.fit.add_extras`), a fraction of a millisecond a scoring where the
+scikit-learn pipeline takes several, so the same budget buys more rows and repeats. They meet it
+by sampling:
 fewer permutation repeats and rows (:func:`plan_importance`), fewer explained rows; the
 evaluation records what was used.
 """
@@ -16,24 +18,26 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 IMPORTANCE_REPEATS = 5
 MIN_IMPORTANCE_REPEATS = 2  # the fewest that still give a spread (std)
 MIN_IMPORTANCE_ROWS = 100
 EXTRAS_FIT_FRACTION = 0.1
-EXTRAS_FLOOR_S = 0.25
+EXTRAS_FLOOR_S = 0.05
 TIMING_TRIES = 3
 
 
 def extras_budget_s(fit_seconds: float) -> float:
     """Time budget of each evaluation extra (permutation importance, SHAP summary), in
     seconds: :data:`EXTRAS_FIT_FRACTION` of ``fit_seconds`` (the cross-validation folds
-    and the final fit, or an online update's fit), at least :data:`EXTRAS_FLOOR_S`. Two
-    extras at a tenth each add a fifth to the fits (but for the floor, which keeps fast
-    fits' importances meaningful: at least :data:`MIN_IMPORTANCE_ROWS` rows and
-    :data:`MIN_IMPORTANCE_REPEATS` repeats)."""
-    return max(EXTRAS_FLOOR_S, EXTRAS_FIT_FRACTION * fit_seconds)
+    and the final fit, or an online update's fit), at least :data:`EXTRAS_FLOOR_S` but
+    never more than ``fit_seconds``. Two extras at a tenth each add a fifth to the fits;
+    a sub-second fit's extras get the floor, at most the fit itself (the least they do
+    whatever the budget, :data:`MIN_IMPORTANCE_ROWS` rows and
+    :data:`MIN_IMPORTANCE_REPEATS` repeats, one explained row, may take longer)."""
+    return min(fit_seconds, max(EXTRAS_FLOOR_S, EXTRAS_FIT_FRACTION * fit_seconds))
 
 
 def plan_importance(
@@ -62,12 +66,12 @@ def plan_importance(
     return rows, repeats
 
 
-def predict_seconds(pipeline: Any, X: Any, tries: int = TIMING_TRIES) -> float:
-    """Seconds ``pipeline.predict(X)`` takes: the fastest of ``tries`` calls (one call
-    slowed by another process would shrink the importance for nothing)."""
+def predict_seconds(predict: Callable[[Any], Any], X: Any, tries: int = TIMING_TRIES) -> float:
+    """Seconds ``predict(X)`` takes: the fastest of ``tries`` calls (one call slowed by
+    another process would shrink the importance for nothing)."""
     fastest = math.inf
     for _ in range(tries):
         started = time.perf_counter()
-        pipeline.predict(X)
+        predict(X)
         fastest = min(fastest, time.perf_counter() - started)
     return fastest

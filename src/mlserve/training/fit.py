@@ -23,7 +23,11 @@ from mlserve.store.documents import CvMetrics, Metrics, MetricSummary, Signature
 from mlserve.training import evaluation, explain_record
 from mlserve.training.budget import extras_budget_s
 from mlserve.training.catalogue import inner_estimator
-from mlserve.training.metrics import classification_metrics, metric_value, regression_metrics
+from mlserve.training.metrics import (
+    classification_metrics,
+    label_scores,
+    regression_metrics,
+)
 from mlserve.training.pipeline import build_pipeline
 from mlserve.training.preprocessing import encoding_report
 from mlserve.training.reference import reference_statistics
@@ -31,7 +35,7 @@ from mlserve.training.signature import output_signature
 from mlserve.training.spec import TrainSpec
 from mlserve.training.split import clean, cv_splitter, split
 
-__all__ = ["TrainResult", "clean", "cross_validate", "score", "split", "train"]
+__all__ = ["TrainResult", "add_extras", "clean", "cross_validate", "score", "split", "train"]
 
 Progress = Callable[[float, str], None]
 EPOCH_REPORT_INTERVAL_S = 0.5  # at most two progress writes per second from epochs
@@ -108,6 +112,8 @@ def train(
     progress: Progress = _noop,
     server_params: Mapping[str, Any] | None = None,
     cv_metrics: CvMetrics | None = None,
+    *,
+    extras: bool = True,
 ) -> TrainResult:
     """Fit and evaluate the spec's pipeline on ``frame``.
 
@@ -126,6 +132,10 @@ def train(
         The spec's cross-validation, already run on the same training split
         (``algorithm: "auto"`` scored it while choosing, :mod:`mlserve.training.auto`);
         ``None`` runs it here.
+    extras : bool
+        Compute the evaluation extras (permutation importance, SHAP summary) here.
+        A training job passes False and calls :func:`add_extras` once the pipeline is
+        compiled, so that the importance scores the compiled graph.
 
     Raises
     ------
@@ -148,7 +158,6 @@ def train(
     fit_reporting(pipeline, X_train, y_train, EpochReporter(progress, 0.7, 0.85))
     training_seconds = time.perf_counter() - started
     progress(0.85, "evaluating")
-    budget_s = extras_budget_s(training_seconds + cv_seconds)
     metrics = score(pipeline, X_test, y_test, task)
     plots = evaluation.plot_data(
         pipeline,
@@ -157,26 +166,14 @@ def train(
         task=task,
         cv_metrics=cv_metrics,
         random_state=spec.random_state,
-        before_importance=lambda: progress(0.87, "explaining"),
-        budget_s=budget_s,
+        importance=False,
     )
     classes = getattr(pipeline, "classes_", None) if task == "classification" else None
     signature["output"] = output_signature(y, task, classes)
-    progress(0.9, "explaining")
-    plots.update(
-        explain_record.training_record(
-            pipeline,
-            X_train,
-            X_test,
-            classes=signature["output"].get("classes"),
-            random_state=spec.random_state,
-            budget_s=budget_s,
-        )
-    )
     params = _jsonable_params(
         inner_estimator(pipeline.named_steps["estimator"]).get_params(deep=False)
     )
-    return TrainResult(
+    result = TrainResult(
         pipeline=pipeline,
         task=task,
         params=params,
@@ -194,6 +191,59 @@ def train(
         evaluation=plots,
         reference=reference_statistics(X_train, signature, spec.random_state),
         encoding=encoding_report(pipeline.named_steps["preprocess"]),
+    )
+    if extras:
+        add_extras(result, spec, progress)
+    return result
+
+
+def add_extras(
+    result: TrainResult,
+    spec: TrainSpec,
+    progress: Progress = _noop,
+    predict: Callable[[pd.DataFrame], np.ndarray] | None = None,
+) -> None:
+    """Add the evaluation extras to ``result.evaluation``: permutation importance and the
+    SHAP summary, each within :func:`mlserve.training.budget.extras_budget_s` of the
+    fitting time (cross-validation and final fit).
+
+    Parameters
+    ----------
+    result : TrainResult
+        From :func:`train` with ``extras=False``; changed in place.
+    spec : TrainSpec
+        Its spec (the seed).
+    progress : callable(fraction, stage), optional
+    predict : callable, optional
+        Predictions of shape (n_rows,) of a DataFrame of shape (n_rows, n_features) in
+        model input dtypes, equal to the pipeline's (a training job passes the compiled
+        graph's, which scores a permutation in microseconds where the pipeline takes
+        milliseconds); the pipeline's own ``predict`` by default.
+    """
+    assert result.test_frame is not None and result.test_target is not None
+    assert result.train_frame is not None and result.evaluation is not None
+    budget_s = extras_budget_s(result.training_seconds + result.cv_seconds)
+    progress(0.9, "explaining")
+    result.evaluation.update(
+        evaluation.budgeted_importances(
+            result.pipeline,
+            result.test_frame,
+            result.test_target,
+            result.task,
+            spec.random_state,
+            budget_s=budget_s,
+            predict=predict,
+        )
+    )
+    result.evaluation.update(
+        explain_record.training_record(
+            result.pipeline,
+            result.train_frame,
+            result.test_frame,
+            classes=result.signature["output"].get("classes"),
+            random_state=spec.random_state,
+            budget_s=budget_s,
+        )
     )
 
 
@@ -278,9 +328,10 @@ def cross_validate(
         progress(start, stage)
         reporter = EpochReporter(progress, start, start + width, f"{stage}, ")
         model = fit_reporting(clone(pipeline), X.iloc[fit_idx], y.iloc[fit_idx], reporter)
-        fold_metrics = score(model, X.iloc[val_idx], y.iloc[val_idx], task)
+        fold_metrics = _fold_scores(model, X.iloc[val_idx], y.iloc[val_idx], task)
         for key in keys:
-            scores[key].append(float(metric_value(fold_metrics, key) or np.nan))
+            value = fold_metrics[key]
+            scores[key].append(np.nan if value is None else float(value))
     summaries: dict[str, MetricSummary] = {
         key: {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
         for key, values in scores.items()
@@ -288,6 +339,16 @@ def cross_validate(
     summary: CvMetrics = {"folds": spec.cv_folds}
     summary.update(summaries)  # type: ignore[typeddict-item]  # keys: those of the task
     return summary
+
+
+def _fold_scores(
+    pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, task: str
+) -> dict[str, float | None]:
+    """The metrics cross-validation keeps of one fold (:func:`score`'s values of them)."""
+    y_true, y_pred = np.asarray(y), pipeline.predict(X)
+    if task == "regression":
+        return dict(regression_metrics(y_true, y_pred))  # type: ignore[arg-type]
+    return label_scores(y_true, y_pred)
 
 
 def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:

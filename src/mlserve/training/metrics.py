@@ -58,12 +58,11 @@ def classification_metrics(
     """
     matrix = skm.confusion_matrix(y_true, y_pred, labels=classes)
     result: ClassificationMetrics = {
-        "accuracy": _clean(skm.accuracy_score(y_true, y_pred)),
+        **label_scores(y_true, y_pred),  # type: ignore[typeddict-item]  # its two keys
         "precision_macro": _clean(
             skm.precision_score(y_true, y_pred, average="macro", zero_division=0)
         ),
         "recall_macro": _clean(skm.recall_score(y_true, y_pred, average="macro", zero_division=0)),
-        "f1_macro": _clean(skm.f1_score(y_true, y_pred, average="macro", zero_division=0)),
         "roc_auc": None,
         "log_loss": None,
         "n_samples": len(y_true),
@@ -89,6 +88,21 @@ def classification_metrics(
 
 
 PRIMARY_METRIC = {"regression": "rmse", "classification": "accuracy"}
+
+
+def label_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | None]:
+    """``accuracy`` and ``f1_macro`` of predicted labels, as :func:`classification_metrics`
+    computes them: what cross-validation keeps of each fold, without the probabilities,
+    confusion matrix and curves the test split gets (a fold of digits: 1 ms against 31).
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of shape (n_samples,)
+    """
+    return {
+        "accuracy": _clean(skm.accuracy_score(y_true, y_pred)),
+        "f1_macro": _clean(skm.f1_score(y_true, y_pred, average="macro", zero_division=0)),
+    }
 
 
 def metric_value(metrics: Metrics, name: str) -> float | None:
