@@ -75,6 +75,8 @@ def fold_standardization(model: ModelProto) -> int:
                 weights = weights.T
             if bias.size not in (1, weights.shape[1]):
                 continue
+            if max(b.start + b.width for b in blocks) > weights.shape[0]:
+                continue
             new_weights = weights.copy()
             new_bias = np.broadcast_to(bias.ravel(), (weights.shape[1],)).copy()
             for block in blocks:

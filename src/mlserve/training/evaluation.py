@@ -307,11 +307,10 @@ def importances(
     """
     scoring: Any = SCORING[task]
     if predict is not None:
-        y_true = y.to_numpy()
         metric = _r2 if task == "regression" else _accuracy
 
-        def scoring(_estimator: Any, X_scored: pd.DataFrame, _y: Any) -> float:
-            return metric(y_true, predict(X_scored))
+        def scoring(_estimator: Any, X_scored: pd.DataFrame, y_scored: Any) -> float:
+            return metric(np.asarray(y_scored), predict(X_scored))
 
     result = permutation_importance(
         pipeline,

@@ -217,8 +217,8 @@ def add_extras(
     predict : callable, optional
         Predictions of shape (n_rows,) of a DataFrame of shape (n_rows, n_features) in
         model input dtypes, equal to the pipeline's (a training job passes the compiled
-        graph's, which scores a permutation in microseconds where the pipeline takes
-        milliseconds); the pipeline's own ``predict`` by default.
+        graph's, which scores a permutation in a fraction of a millisecond where the
+        pipeline takes several); the pipeline's own ``predict`` by default.
     """
     assert result.test_frame is not None and result.test_target is not None
     assert result.train_frame is not None and result.evaluation is not None
