@@ -511,8 +511,8 @@ class ImportanceSampleOut(Schema):
     budget_s = Float(
         allow_none=True,
         metadata={
-            "description": "time allowed, in seconds: a tenth of the fitting time "
-            "(cross-validation and final fit), at least 0.25"
+            "description": "time allowed, in seconds: a twentieth of the fitting time "
+            "(cross-validation and final fit), at least 0.05, at most the fitting time"
         },
     )
 
