@@ -134,7 +134,7 @@ def _blocks(
     if producer is None:
         return []
     if producer.op_type != "Concat":
-        block = _standardised(graph, nodes, name, 0, uses, shapes)
+        block = _standardised(graph, nodes, name, start=0, uses=uses, shapes=shapes)
         return [block] if block is not None else []
     if int_attribute(producer, "axis") not in (1, -1):
         return []
@@ -143,7 +143,7 @@ def _blocks(
         width = (shapes.get(part) or [None, None])[-1]
         if width is None or len(shapes.get(part) or []) != 2:
             return []
-        block = _standardised(graph, nodes, part, start, uses, shapes)
+        block = _standardised(graph, nodes, part, start=start, uses=uses, shapes=shapes)
         if block is not None:
             blocks.append(block)
         start += width
@@ -154,6 +154,7 @@ def _standardised(
     graph: GraphProto,
     nodes: NodeList,
     name: str,
+    *,
     start: int,
     uses: dict[str, list[NodeProto]],
     shapes: dict[str, list[int | None]],
