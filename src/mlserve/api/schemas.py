@@ -512,7 +512,7 @@ class ImportanceSampleOut(Schema):
         allow_none=True,
         metadata={
             "description": "time allowed, in seconds: a twentieth of the fitting time "
-            "(cross-validation and final fit), at least 0.05, at most the fitting time"
+            "(cross-validation and final fit), at least 0.1, at most the fitting time"
         },
     )
 
