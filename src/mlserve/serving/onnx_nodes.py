@@ -7,7 +7,7 @@ Imports numpy and onnx only (a leaf of :mod:`mlserve.serving`).
 from __future__ import annotations
 
 import numpy as np
-from onnx import GraphProto, ModelProto, NodeProto, numpy_helper, shape_inference
+from onnx import GraphProto, ModelProto, NodeProto, TensorProto, numpy_helper, shape_inference
 
 ML = "ai.onnx.ml"
 
@@ -69,6 +69,19 @@ def constant(graph: GraphProto, name: str, dtype: int | None = None) -> np.ndarr
     if tensor is None or (dtype is not None and tensor.data_type != dtype):
         return None
     return numpy_helper.to_array(tensor)
+
+
+def column_values(graph: GraphProto, name: str, width: int) -> np.ndarray | None:
+    """A float64 initializer of one value or one per column, as ``width`` values."""
+    array = constant(graph, name, TensorProto.DOUBLE)
+    if (
+        array is None
+        or array.size not in (1, width)
+        or array.ndim > 2
+        or (array.ndim == 2 and len(array) != 1)
+    ):
+        return None
+    return np.broadcast_to(array.reshape(-1), (width,)).astype(np.float64)
 
 
 def initializer(graph: GraphProto, name: str) -> list[object] | None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from onnx import GraphProto, ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
-from mlserve.serving.onnx_nodes import ML, NodeList, constant, int_attribute
+from mlserve.serving.onnx_nodes import ML, NodeList, column_values, constant, int_attribute
 
 _LEQ, _LT = 0, 1  # TreeEnsemble nodes_modes: BRANCH_LEQ, BRANCH_LT
 _SIGN = np.int64(-(2**63))
@@ -135,7 +135,7 @@ def _impute(
         return None
     if list(where.input) != [isnan.output[0], where.input[1], packed]:
         return None
-    statistic = _values(graph, where.input[1], width)
+    statistic = column_values(graph, where.input[1], width)
     if statistic is None or not np.all(np.isfinite(statistic)):
         return None
     return where.output[0], statistic, (isnan, where)
@@ -144,21 +144,8 @@ def _impute(
 def _constant(graph: GraphProto, node: NodeProto, name: str, width: int) -> np.ndarray | None:
     if len(node.input) != 2 or node.input[0] != name:
         return None
-    values = _values(graph, node.input[1], width)
+    values = column_values(graph, node.input[1], width)
     return values if values is not None and np.all(np.isfinite(values)) else None
-
-
-def _values(graph: GraphProto, name: str, width: int) -> np.ndarray | None:
-    """A float64 initializer of one value or one per column, as ``width`` values."""
-    array = constant(graph, name, TensorProto.DOUBLE)
-    if (
-        array is None
-        or array.size not in (1, width)
-        or array.ndim > 2
-        or (array.ndim == 2 and len(array) != 1)
-    ):
-        return None
-    return np.broadcast_to(array.reshape(-1), (width,)).astype(np.float64)
 
 
 def _sole(uses: dict[str, list[NodeProto]], name: str, outputs: set[str]) -> NodeProto | None:
