@@ -222,14 +222,40 @@ def test_drop_identities_rewires_and_keeps_an_input_passed_to_an_output() -> Non
     ]
 
 
-def test_drop_identities_keeps_a_reshape_that_changes_the_shape() -> None:
-    model = _model(
+def _reshaped_to_1d() -> onnx.ModelProto:
+    """An (N, 1) input reshaped to (N,): not a copy."""
+    return _model(
         [helper.make_node("Reshape", ["a", "shape"], ["y"])],
         DOUBLE_IN[:1],
         ["y"],
         {"shape": np.array([-1], dtype=np.int64)},
     )
-    assert onnx_fold.drop_identities(model) == 0
+
+
+def test_drop_identities_infers_shapes_only_for_a_gather_or_reshape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+
+    def inferred(model: onnx.ModelProto) -> dict[str, list[int | None]]:
+        calls.append(1)
+        return {}
+
+    monkeypatch.setattr(onnx_fold, "inferred_shapes", inferred)
+    copies = _model(
+        [helper.make_node("Abs", ["a"], ["m"]), helper.make_node("Identity", ["m"], ["y"])],
+        DOUBLE_IN[:1],
+        ["y"],
+        {},
+    )
+    assert onnx_fold.drop_identities(copies) == 1
+    assert calls == []  # a forest's graph is not serialized for nothing
+    assert onnx_fold.drop_identities(_reshaped_to_1d()) == 0
+    assert calls == [1]
+
+
+def test_drop_identities_keeps_a_reshape_that_changes_the_shape() -> None:
+    assert onnx_fold.drop_identities(_reshaped_to_1d()) == 0
 
 
 def _gathered_tree(reader: str) -> onnx.ModelProto:

@@ -260,3 +260,30 @@ def test_rounding_goes_only_when_float32_holds_the_other_columns(
     )
     assert onnx_splits.fold_into_splits(model, "x", 2) == (2 if folds else 0)
     assert [n.op_type for n in model.graph.node][:2] == ["Gather", "Concat"]
+
+
+def test_largest_true_from_near_and_from_all_doubles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scaled, float32-rounded columns: the bisection from ``g⁻¹(t) ± 2⁻²⁰`` (most splits)
+    and from every double (thresholds whose inverse overflows) both end at the last double
+    that passes; the narrowed start changes the work, not the result."""
+    rng = np.random.default_rng(3)
+    mean, scale = np.array([5.0, -1e3, 0.0]), np.array([2.0, 1e-10, 1e30])
+    chain = onnx_splits._Chain(steps=[("Sub", mean), ("Div", scale)], float32=True)
+    feature = rng.integers(0, 3, 600)
+    threshold = rng.normal(0, 3, 600)
+    feature[:40], threshold[:40] = 2, 1e300 * rng.choice([-1.0, 1.0], 40)  # inverse: inf
+    strict = rng.random(600) < 0.5
+    starts: list[int] = []
+    bisect = onnx_splits._bisect
+    monkeypatch.setattr(
+        onnx_splits,
+        "_bisect",
+        lambda p, rows, lo, hi: starts.append(len(rows)) or bisect(p, rows, lo, hi),
+    )
+    raw, never = onnx_splits._largest_true(chain, feature, threshold, strict)
+    assert starts[0] > 500 and starts[1] >= 40  # the near start, then every double
+    with np.errstate(all="ignore"):
+        for x, expect in ((raw, True), (np.nextafter(raw, np.inf), False)):
+            got = onnx_splits._test(chain.apply(x, feature), threshold, strict)
+            finite = ~never & np.isfinite(raw)
+            np.testing.assert_array_equal(got[finite], expect)

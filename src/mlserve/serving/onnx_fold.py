@@ -2,12 +2,13 @@
 ``MatMul`` + ``Add`` pairs folded into the nodes that read them (see
 :mod:`mlserve.serving.onnx_fuse`, which runs them).
 
-Imports onnx only (a leaf of :mod:`mlserve.serving`).
+Imports numpy and onnx only (a leaf of :mod:`mlserve.serving`).
 """
 
 from __future__ import annotations
 
-from onnx import GraphProto, ModelProto, NodeProto, helper
+import numpy as np
+from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, helper
 
 from mlserve.serving.onnx_nodes import (
     ML,
@@ -17,6 +18,8 @@ from mlserve.serving.onnx_nodes import (
     int_attribute,
     rank,
 )
+
+INTS = AttributeProto.INTS
 
 
 def drop_identities(model: ModelProto) -> int:
@@ -40,7 +43,10 @@ def drop_identities(model: ModelProto) -> int:
     graph, removed = model.graph, 0
     sources = {i.name for i in graph.input} | {t.name for t in graph.initializer}
     outputs = {o.name for o in graph.output}
-    shapes = inferred_shapes(model)
+    # Shape inference serializes the whole model (tens of megabytes for a forest): only
+    # when a Gather or Reshape needs it, and before any edit.
+    needed = any(_needs_shape(graph, n) for n in graph.node)
+    shapes = inferred_shapes(model) if needed else {}
     with NodeList(graph) as nodes:
         for node in list(nodes.nodes):
             if not _copies(graph, node, shapes):
@@ -59,16 +65,28 @@ def drop_identities(model: ModelProto) -> int:
     return removed
 
 
+def _needs_shape(graph: GraphProto, node: NodeProto) -> bool:
+    """Whether only its input's shape decides if ``node`` copies its input: a ``Gather``
+    of column [0] (axis 1), a ``Reshape`` to a constant shape."""
+    if len(node.input) != 2:
+        return False
+    if node.op_type == "Gather":
+        return (
+            int_attribute(node, "axis", 0) == 1
+            and initializer(graph, node.input[1]) == [0]
+            and rank(graph, node.input[1]) == 1
+        )
+    return node.op_type == "Reshape" and initializer(graph, node.input[1]) is not None
+
+
 def _copies(graph: GraphProto, node: NodeProto, shapes: dict[str, list[int | None]]) -> bool:
     """Whether ``node`` outputs its first input unchanged."""
     if node.op_type in ("Identity", "Concat"):
         return len(node.input) == 1
-    if node.op_type == "Gather":  # column [0] of an (N, 1) tensor
-        index = initializer(graph, node.input[1])
-        one_column = shapes.get(node.input[0]) == [None, 1] and int_attribute(node, "axis", 0) == 1
-        return one_column and index == [0] and rank(graph, node.input[1]) == 1
-    if node.op_type != "Reshape" or len(node.input) != 2:
+    if not _needs_shape(graph, node):
         return False
+    if node.op_type == "Gather":  # column [0] of an (N, 1) tensor
+        return shapes.get(node.input[0]) == [None, 1]
     target, shape = initializer(graph, node.input[1]), shapes.get(node.input[0])
     if target is None or shape is None or len(target) != len(shape) or 0 in target:
         return False
@@ -116,8 +134,9 @@ def fold_column_gather(model: ModelProto) -> int:
                 continue
             for tree in readers:
                 ids = next(a for a in tree.attribute if a.name == "nodes_featureids")
-                remapped = [columns[f] for f in ids.ints]
-                ids.CopyFrom(helper.make_attribute("nodes_featureids", remapped))
+                remapped = np.asarray(columns, dtype=np.int64)[np.asarray(ids.ints)].tolist()
+                # the type given: make_attribute would otherwise look at every element
+                ids.CopyFrom(helper.make_attribute("nodes_featureids", remapped, attr_type=INTS))
                 tree.input[0] = gather.input[0]
             nodes.remove(gather)
             folded += 1

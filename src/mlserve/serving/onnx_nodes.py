@@ -13,19 +13,45 @@ ML = "ai.onnx.ml"
 
 
 class NodeList:
-    """A graph's nodes detached from it (so they can be edited and dropped), then put back."""
+    """A graph's nodes as a list to edit, then made the graph's node list again.
+
+    ``nodes`` holds the graph's own node messages, not copies (a tree ensemble's node
+    can weigh tens of megabytes): an edit to one of them is an edit to the graph at once.
+    On leaving the ``with`` block, the nodes no longer in ``nodes`` are deleted from the
+    graph and the new ones inserted where ``nodes`` has them; the nodes that stay are
+    neither copied nor moved. After an exception the graph is left as the edits made it
+    (the rewrites raise none; a caller that catches one discards the graph).
+    """
 
     def __init__(self, graph: GraphProto) -> None:
         self.graph = graph
-        self.nodes = [_copy(n) for n in graph.node]
+        self.nodes = list(graph.node)
+        self._start = list(self.nodes)
 
     def __enter__(self) -> NodeList:
         return self
 
     def __exit__(self, *exc: object) -> None:
         if exc[0] is None:
+            self._commit()
+
+    def _commit(self) -> None:
+        """Make the graph's node list equal ``nodes`` (by identity, in order)."""
+        start, kept = self._start, {id(n) for n in self.nodes}
+        same = len(self.nodes) == len(start)
+        if same and all(a is b for a, b in zip(self.nodes, start, strict=True)):
+            return
+        position = {id(n): i for i, n in enumerate(start)}
+        staying = [position[id(n)] for n in self.nodes if id(n) in position]
+        if staying != sorted(staying):  # an original moved: rebuild (copies every node)
             del self.graph.node[:]
             self.graph.node.extend(self.nodes)
+            return
+        for i in reversed([i for i, n in enumerate(start) if id(n) not in kept]):
+            del self.graph.node[i]
+        for i, node in enumerate(self.nodes):
+            if id(node) not in position:
+                self.graph.node.insert(i, node)
 
     def consumers(self) -> dict[str, list[NodeProto]]:
         """Tensor name -> the nodes that read it, in graph order."""
@@ -49,12 +75,6 @@ class NodeList:
     def remove(self, *doomed: NodeProto) -> None:
         """Drop these nodes (the very objects, not equal copies)."""
         self.nodes = [n for n in self.nodes if not any(n is d for d in doomed)]
-
-
-def _copy(node: NodeProto) -> NodeProto:
-    copy = NodeProto()
-    copy.CopyFrom(node)
-    return copy
 
 
 def int_attribute(node: NodeProto, name: str, default: int | None = None) -> int | None:

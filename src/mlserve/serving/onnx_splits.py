@@ -27,10 +27,19 @@ Imports numpy and onnx (a leaf of :mod:`mlserve.serving`, beside
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from onnx import GraphProto, ModelProto, NodeProto, TensorProto, helper, numpy_helper
+from onnx import (
+    AttributeProto,
+    GraphProto,
+    ModelProto,
+    NodeProto,
+    TensorProto,
+    helper,
+    numpy_helper,
+)
 
 from mlserve.serving.onnx_nodes import ML, NodeList, column_values, constant, int_attribute
 
@@ -233,24 +242,61 @@ def _largest_true(
     chain: _Chain, feature: np.ndarray, threshold: np.ndarray, strict: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The largest double ``x`` with ``g(x) <= t`` (``<`` where ``strict``) per split, by
-    bisection over the doubles' order; ``never``: no double passes (not even -inf)."""
+    bisection over the doubles' order; ``never``: no double passes (not even -inf).
 
-    def passes(key: np.ndarray) -> np.ndarray:
+    Each split's bisection starts from the bracket ``g⁻¹(t) ± 2⁻²⁰ |g⁻¹(t)|`` (the
+    inverse of the steps in float64; float32's rounding moves a value by at most 2⁻²⁴
+    of it) when ``g`` passes at its low end and fails at its high end, which halves the
+    steps; from all the doubles otherwise. Any bracket of a monotone test has the one
+    boundary the bisection finds, so the start changes the work, not the result.
+    """
+
+    def passes(key: np.ndarray, rows: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):  # inf - inf cannot happen; float32 overflow is inf
-            return _test(chain.apply(_double(key), feature), threshold, strict)
+            value = chain.apply(_double(key), feature[rows])
+            return _test(value, threshold[rows], strict[rows])
 
+    every = np.arange(len(feature))
     low = np.full(len(feature), _key(-np.inf))
     high = np.full(len(feature), _key(np.inf))
-    never, always = ~passes(low), passes(high)
+    never, always = ~passes(low, every), passes(high, every)
     low[always] = high[always]
-    open_ = ~never & ~always
+    open_ = np.flatnonzero(~never & ~always)
+    near_low, near_high = _near(chain, feature[open_], threshold[open_])
+    near = passes(near_low, open_) & ~passes(near_high, open_)
+    low[open_[near]], high[open_[near]] = near_low[near], near_high[near]
+    for rows in (open_[near], open_[~near]):
+        low[rows] = _bisect(passes, rows, low[rows], high[rows])
+    return _double(low), never
+
+
+def _near(chain: _Chain, feature: np.ndarray, threshold: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Keys of ``g⁻¹(t) ∓ 2⁻²⁰ |g⁻¹(t)|`` (any two keys where that is not finite)."""
+    guess = threshold.astype(np.float64)
+    with np.errstate(all="ignore"):
+        for op, values in reversed(chain.steps):
+            guess = guess + values[feature] if op == "Sub" else guess * values[feature]
+        span = np.maximum(np.abs(guess) * 2.0**-20, 1e-300)
+        bounds = [guess - span, guess + span]
+    finite = np.isfinite(bounds[0]) & np.isfinite(bounds[1])
+    return tuple(_keys(np.where(finite, b, 0.0)) for b in bounds)
+
+
+def _bisect(
+    passes: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    rows: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+) -> np.ndarray:
+    """The last key that passes, between ``low`` (passes) and ``high`` (fails), per row."""
+    open_ = high > low + 1
     while open_.any():
         middle = (low >> 1) + (high >> 1) + (low & high & 1)  # floor((low + high) / 2)
-        good = passes(middle)
+        good = passes(middle, rows)
         low = np.where(open_ & good, middle, low)
         high = np.where(open_ & ~good, middle, high)
         open_ &= high > low + 1
-    return _double(low), never
+    return low
 
 
 def _key(value: float) -> np.int64:
@@ -269,7 +315,9 @@ def _double(keys: np.ndarray) -> np.ndarray:
 
 
 def _set(node: NodeProto, name: str, value: object) -> None:
-    attribute = helper.make_attribute(name, value)
+    kind = AttributeProto.INTS if isinstance(value, list) else AttributeProto.TENSOR
+    # the type given: make_attribute would otherwise look at every element of a list
+    attribute = helper.make_attribute(name, value, attr_type=kind)
     for i, existing in enumerate(node.attribute):
         if existing.name == name:
             node.attribute[i].CopyFrom(attribute)
