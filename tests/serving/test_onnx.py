@@ -367,3 +367,49 @@ def test_feed_from_frame_gives_one_column_per_feature_with_missing_values_marked
         assert feed[name].dtype == np.float64 and feed[name].shape == (4, 1)
         assert feed[name].flags.c_contiguous
         np.testing.assert_array_equal(feed[name].ravel(), values)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "task", "options"),
+    [
+        ("random_forest", "classification", None),  # parsed without ZipMap, no options
+        ("gradient_boosting", "classification", None),
+        ("random_forest", "regression", None),
+        ("logistic_regression", "classification", {"zipmap": False}),  # skl2onnx's parser
+    ],
+)
+def test_options_reach_skl2onnx_only_where_its_parser_needs_them(
+    california: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+    algorithm: str,
+    task: str,
+    options: dict[str, bool] | None,
+) -> None:
+    """skl2onnx walks every sub-estimator for option names when given any (0.1 s twice
+    for a 100-tree forest); the graph is the same either way: labels and probabilities,
+    no ZipMap."""
+    target = BAND if task == "classification" else TARGET
+    result = fit_california(california.iloc[:500], target, algorithm, task, **_SMALL[algorithm])
+    seen: list[Any] = []
+    convert = skl2onnx.convert_sklearn
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["options"])
+        return convert(*args, **kwargs)
+
+    monkeypatch.setattr(skl2onnx, "convert_sklearn", spy)
+    model = compiled_onnx._convert(result.pipeline, result.signature, task == "classification")
+    estimator = result.pipeline.steps[-1][1]
+    assert seen == [None if options is None else {id(estimator): options}]
+    assert "ZipMap" not in {n.op_type for n in model.graph.node}
+    expected = ["label", "probabilities"] if task == "classification" else ["variable"]
+    assert [o.name for o in model.graph.output] == expected
+    compiled = compile_pipeline(result.pipeline, result.signature, california.iloc[500:700])
+    assert compiled.report["runtime"] == "onnx", compiled.report["reason"]
+
+
+_SMALL: dict[str, dict[str, Any]] = {
+    "random_forest": {"n_estimators": 5},
+    "gradient_boosting": {"max_iter": 5},
+    "logistic_regression": {},
+}

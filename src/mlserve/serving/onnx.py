@@ -80,6 +80,8 @@ IR_VERSION = 10  # onnxruntime 1.31 reads IR <= 13; onnx 1.23 writes 14 unless t
 UNSEEN_TEXT = "\x01unseen"  # probe category no training set contains
 _TREE_REGRESSORS = (DecisionTreeRegressor, RandomForestRegressor, ExtraTreesRegressor)
 _TREE_CLASSIFIERS = (DecisionTreeClassifier, RandomForestClassifier, ExtraTreesClassifier)
+# Classifiers parsed without ZipMap by conv.parse_classifier (no zipmap option needed).
+_OWN_CLASSIFIERS = (*_TREE_CLASSIFIERS, HistGradientBoostingClassifier)
 # mlserve's converters (onnx_converters, onnx_trees), passed to each convert_sklearn call.
 _CUSTOM: dict[str, dict[type, Any]] = {
     "custom_conversion_functions": {
@@ -106,7 +108,10 @@ _CUSTOM: dict[str, dict[type, Any]] = {
         **onnx_torch.SHAPE_CALCULATORS,
         **onnx_encoders.SHAPE_CALCULATORS,
     },
-    "custom_parsers": {TransformedTargetRegressor: conv.parse_transformed_target},
+    "custom_parsers": {
+        TransformedTargetRegressor: conv.parse_transformed_target,
+        **dict.fromkeys(_OWN_CLASSIFIERS, conv.parse_classifier),
+    },
 }
 onnx_torch.register_classifier_options()
 
@@ -369,7 +374,7 @@ def _convert(
     ]
     options: dict[int, dict[str, Any]] = {}
     estimator = pipeline.steps[-1][1]
-    if "classes" in signature["output"]:
+    if "classes" in signature["output"] and type(estimator) not in _OWN_CLASSIFIERS:
         options[id(estimator)] = {"zipmap": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
