@@ -369,6 +369,13 @@ def test_feed_from_frame_gives_one_column_per_feature_with_missing_values_marked
         np.testing.assert_array_equal(feed[name].ravel(), values)
 
 
+_SMALL: dict[str, dict[str, Any]] = {
+    "random_forest": {"n_estimators": 5},
+    "gradient_boosting": {"max_iter": 5},
+    "logistic_regression": {},
+}
+
+
 @pytest.mark.parametrize(
     ("algorithm", "task", "options"),
     [
@@ -406,10 +413,3 @@ def test_options_reach_skl2onnx_only_where_its_parser_needs_them(
     assert [o.name for o in model.graph.output] == expected
     compiled = compile_pipeline(result.pipeline, result.signature, california.iloc[500:700])
     assert compiled.report["runtime"] == "onnx", compiled.report["reason"]
-
-
-_SMALL: dict[str, dict[str, Any]] = {
-    "random_forest": {"n_estimators": 5},
-    "gradient_boosting": {"max_iter": 5},
-    "logistic_regression": {},
-}

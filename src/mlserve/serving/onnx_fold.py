@@ -19,7 +19,7 @@ from mlserve.serving.onnx_nodes import (
     rank,
 )
 
-INTS = AttributeProto.INTS
+_INTS = AttributeProto.INTS
 
 
 def drop_identities(model: ModelProto) -> int:
@@ -136,7 +136,7 @@ def fold_column_gather(model: ModelProto) -> int:
                 ids = next(a for a in tree.attribute if a.name == "nodes_featureids")
                 remapped = np.asarray(columns, dtype=np.int64)[np.asarray(ids.ints)].tolist()
                 # the type given: make_attribute would otherwise look at every element
-                ids.CopyFrom(helper.make_attribute("nodes_featureids", remapped, attr_type=INTS))
+                ids.CopyFrom(helper.make_attribute("nodes_featureids", remapped, attr_type=_INTS))
                 tree.input[0] = gather.input[0]
             nodes.remove(gather)
             folded += 1
