@@ -8,7 +8,7 @@ Imports numpy and onnx only (a leaf of :mod:`mlserve.serving`).
 from __future__ import annotations
 
 import numpy as np
-from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, helper
+from onnx import GraphProto, ModelProto, NodeProto, helper
 
 from mlserve.serving.onnx_nodes import (
     ML,
@@ -17,9 +17,8 @@ from mlserve.serving.onnx_nodes import (
     initializer,
     int_attribute,
     rank,
+    set_attribute,
 )
-
-_INTS = AttributeProto.INTS
 
 
 def drop_identities(model: ModelProto) -> int:
@@ -133,10 +132,9 @@ def fold_column_gather(model: ModelProto) -> int:
             if rank(graph, gather.input[1]) != 1 or min(columns) < 0:
                 continue
             for tree in readers:
-                ids = next(a for a in tree.attribute if a.name == "nodes_featureids")
-                remapped = np.asarray(columns, dtype=np.int64)[np.asarray(ids.ints)].tolist()
-                # the type given: make_attribute would otherwise look at every element
-                ids.CopyFrom(helper.make_attribute("nodes_featureids", remapped, attr_type=_INTS))
+                ids = next(a.ints for a in tree.attribute if a.name == "nodes_featureids")
+                remapped = np.asarray(columns, dtype=np.int64)[np.asarray(ids)].tolist()
+                set_attribute(tree, "nodes_featureids", remapped)
                 tree.input[0] = gather.input[0]
             nodes.remove(gather)
             folded += 1
@@ -169,7 +167,7 @@ def fuse_matmul_add(model: ModelProto) -> int:
     """
     graph, fused = model.graph, 0
     if not any(n.op_type == "MatMul" for n in graph.node):
-        return 0  # skip the shape inference and node copies (0.27 s for a forest's graph)
+        return 0  # skip a shape inference of the whole graph (tens of megabytes for a forest)
     shapes = inferred_shapes(model)
     outputs = {o.name for o in graph.output}
     ranks = {t.name: list(t.dims) for t in graph.initializer}

@@ -65,7 +65,7 @@ def fold_standardization(model: ModelProto) -> int:
     """
     graph, folded = model.graph, 0
     if not any(n.op_type in ("Gemm", "MatMul") for n in graph.node):
-        return 0  # a tree model: skip the shape inference and node copies (0.25 s a forest)
+        return 0  # a tree model: skip a shape inference of the whole graph
     shapes = inferred_shapes(model)
     with NodeList(graph) as nodes:
         uses = nodes.consumers()

@@ -7,7 +7,16 @@ Imports numpy and onnx only (a leaf of :mod:`mlserve.serving`).
 from __future__ import annotations
 
 import numpy as np
-from onnx import GraphProto, ModelProto, NodeProto, TensorProto, numpy_helper, shape_inference
+from onnx import (
+    AttributeProto,
+    GraphProto,
+    ModelProto,
+    NodeProto,
+    TensorProto,
+    helper,
+    numpy_helper,
+    shape_inference,
+)
 
 ML = "ai.onnx.ml"
 
@@ -80,6 +89,19 @@ class NodeList:
 def int_attribute(node: NodeProto, name: str, default: int | None = None) -> int | None:
     """The integer attribute ``name`` of ``node``, ``default`` when it is not set."""
     return next((a.i for a in node.attribute if a.name == name), default)
+
+
+def set_attribute(node: NodeProto, name: str, value: list[int] | TensorProto) -> None:
+    """Set ``node``'s attribute ``name`` (replaced in place, or added) to a list of
+    integers or a tensor. The type is given to ``make_attribute``, which would otherwise
+    look at the type of every element (a million node ids for a forest)."""
+    kind = AttributeProto.TENSOR if isinstance(value, TensorProto) else AttributeProto.INTS
+    attribute = helper.make_attribute(name, value, attr_type=kind)
+    for existing in node.attribute:
+        if existing.name == name:
+            existing.CopyFrom(attribute)
+            return
+    node.attribute.append(attribute)
 
 
 def constant(graph: GraphProto, name: str, dtype: int | None = None) -> np.ndarray | None:

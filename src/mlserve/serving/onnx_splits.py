@@ -31,17 +31,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from onnx import (
-    AttributeProto,
-    GraphProto,
-    ModelProto,
-    NodeProto,
-    TensorProto,
-    helper,
-    numpy_helper,
-)
+from onnx import GraphProto, ModelProto, NodeProto, TensorProto, numpy_helper
 
-from mlserve.serving.onnx_nodes import ML, NodeList, column_values, constant, int_attribute
+from mlserve.serving.onnx_nodes import (
+    ML,
+    NodeList,
+    column_values,
+    constant,
+    int_attribute,
+    set_attribute,
+)
 
 _LEQ, _LT = 0, 1  # TreeEnsemble nodes_modes: BRANCH_LEQ, BRANCH_LT
 _SIGN = np.int64(-(2**63))
@@ -229,9 +228,9 @@ def _refold(tree: NodeProto, chain: _Chain, width: int) -> None:
         with np.errstate(all="ignore"):
             goes = _test(chain.apply(chain.statistic[f], f), t, strict)
         missing[numeric] = goes.astype(np.int64)
-    _set(tree, "nodes_splits", numpy_helper.from_array(splits))
-    _set(tree, "nodes_modes", numpy_helper.from_array(modes))
-    _set(tree, "nodes_missing_value_tracks_true", missing.tolist())
+    set_attribute(tree, "nodes_splits", numpy_helper.from_array(splits))
+    set_attribute(tree, "nodes_modes", numpy_helper.from_array(modes))
+    set_attribute(tree, "nodes_missing_value_tracks_true", missing.tolist())
 
 
 def _test(value: np.ndarray, threshold: np.ndarray, strict: np.ndarray) -> np.ndarray:
@@ -312,14 +311,3 @@ def _keys(values: np.ndarray) -> np.ndarray:
 def _double(keys: np.ndarray) -> np.ndarray:
     """Inverse of :func:`_keys` (a negative key is a negative double, zero is +0)."""
     return np.where(keys < 0, (-keys) | _SIGN, keys).view(np.float64)
-
-
-def _set(node: NodeProto, name: str, value: object) -> None:
-    kind = AttributeProto.INTS if isinstance(value, list) else AttributeProto.TENSOR
-    # the type given: make_attribute would otherwise look at every element of a list
-    attribute = helper.make_attribute(name, value, attr_type=kind)
-    for i, existing in enumerate(node.attribute):
-        if existing.name == name:
-            node.attribute[i].CopyFrom(attribute)
-            return
-    node.attribute.append(attribute)
