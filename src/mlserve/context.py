@@ -38,12 +38,17 @@ Outputs = tuple[np.ndarray, "np.ndarray | None"]
 class RowValidator(Protocol):
     """Checks request rows against a version's signature (:mod:`mlserve.serving.validation`)."""
 
-    def columns(self, instances: Any, extra: str = "refuse") -> Columns:
+    def columns(
+        self, instances: Any, extra: str = "refuse", *, json_values: bool = False
+    ) -> Columns:
         """Validated columns of ``instances`` (one ``{feature: value}`` or one list of
-        values in signature order per row; keys not features: ``extra``)."""
+        values in signature order per row; keys not features: ``extra``; ``json_values``:
+        every value is of a JSON type)."""
         ...
 
-    def columns_from_inputs(self, inputs: Any, extra: str = "refuse") -> Columns:
+    def columns_from_inputs(
+        self, inputs: Any, extra: str = "refuse", *, json_values: bool = False
+    ) -> Columns:
         """Validated columns of columnar ``inputs`` (``{feature: [value per row]}``)."""
         ...
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mlserve.api.strictjson import count_keys, parse_json
+from mlserve.api.strictjson import colons, count_keys, parse_json
 from mlserve.errors import MalformedJSON
 
 DUPLICATES = {
@@ -65,3 +65,18 @@ def test_lenient_parse_takes_nan_and_strict_parse_refuses_it() -> None:
 def test_not_json_is_malformed(text: bytes) -> None:
     with pytest.raises(MalformedJSON, match="not valid JSON"):
         parse_json(text)
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 200_000])
+def test_colons_counts_every_colon_at_any_size(size: int) -> None:
+    raw = bytes(b":x\xff"[i % 3] for i in range(size))
+    assert colons(raw) == raw.count(b":") == (size + 2) // 3
+
+
+def test_a_duplicate_key_in_a_large_body_is_refused() -> None:
+    rows = [{"a": i, "b": "text"} for i in range(1000)]
+    body = json.dumps({"instances": rows}).encode()
+    assert len(body) > 4096
+    assert parse_json(body) == {"instances": rows}
+    with pytest.raises(MalformedJSON, match="duplicate key"):
+        parse_json(body[:-3] + b', "a": 2}]}')

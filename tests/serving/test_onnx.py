@@ -369,6 +369,30 @@ def test_feed_from_frame_gives_one_column_per_feature_with_missing_values_marked
         np.testing.assert_array_equal(feed[name].ravel(), values)
 
 
+@pytest.mark.parametrize(
+    "columns",
+    [["rooms", "area", "new"], ["area", "rooms", "new"], ["rooms", "area", "new", "other"]],
+    ids=["the numeric features in order", "reordered", "an extra column"],
+)
+def test_feed_from_frame_is_the_same_whichever_columns_the_frame_holds(
+    columns: list[str],
+) -> None:
+    """A frame of exactly the numeric features is converted whole, others are selected
+    first: the same arrays either way."""
+    signature: Any = {
+        "inputs": [{"name": n, "type": "number"} for n in ["rooms", "area", "new"]],
+        "output": {},
+    }
+    rng = np.random.default_rng(0)
+    values = {n: rng.normal(size=50) for n in ["rooms", "area", "new", "other"]}
+    values["area"][3] = np.nan
+    feed = feed_from_frame(pd.DataFrame({n: values[n] for n in columns}), signature)
+    assert list(feed) == ["rooms", "area", "new"]
+    for name in feed:
+        assert feed[name].shape == (50, 1) and feed[name].flags.c_contiguous
+        np.testing.assert_array_equal(feed[name].ravel(), values[name])
+
+
 _SMALL: dict[str, dict[str, Any]] = {
     "random_forest": {"n_estimators": 5},
     "gradient_boosting": {"max_iter": 5},

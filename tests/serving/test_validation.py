@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections import OrderedDict
@@ -132,16 +133,16 @@ def _describe(array: np.ndarray) -> tuple[str, tuple[int, ...], list[Any]]:
     return array.dtype.str, array.shape, values
 
 
-def _outcome(validator: InstanceValidator, instances: Any) -> Any:
+def _outcome(validator: InstanceValidator, instances: Any, json_values: bool = False) -> Any:
     try:
-        columns = validator.columns(instances)
+        columns = validator.columns(instances, json_values=json_values)
     except ValidationFailed as exc:
         return ("error", exc.message, exc.details)
     return ("ok", [(name, _describe(values)) for name, values in columns.items()])
 
 
 def _row_by_row(monkeypatch: pytest.MonkeyPatch, validator: InstanceValidator) -> None:
-    def decline(instances: Any) -> Any:
+    def decline(instances: Any, json_values: bool) -> Any:
         raise _Decline
 
     monkeypatch.setattr(validator, "_fast", decline)
@@ -166,24 +167,59 @@ def test_fast_paths_equal_row_by_row_path(
     assert outcomes["ok"] > 400 and outcomes["error"] > 400, outcomes
 
 
+def _as_parsed_json(batch: Any) -> Any:
+    """``batch`` as a JSON parser gives it back (NaN and infinity kept, as the lenient
+    parse keeps them), or ``None`` where it holds what JSON cannot carry."""
+    try:
+        return json.loads(json.dumps(batch))
+    except (TypeError, ValueError):
+        return None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_one_pass_number_check_equals_the_row_by_row_path(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """``json_values``: the same outcome on every batch of JSON types, many rows long so
+    that whole columns go through the one-pass check, booleans among the numbers."""
+    rng = random.Random(seed)
+    fast = InstanceValidator(SIGNATURE, missing_text=MISSING_TEXT)
+    slow = InstanceValidator(SIGNATURE, missing_text=MISSING_TEXT)
+    _row_by_row(monkeypatch, slow)
+    outcomes = {"ok": 0, "error": 0}
+    for _ in range(600):
+        rows: list[Any] = [_valid_row(rng) for _ in range(rng.choice([2, 9, 40]))]
+        for _ in range(rng.choice([0, 0, 1])):
+            index = rng.randrange(len(rows))
+            rows[index] = _mutate(rng, rows[index])
+        batch = _as_parsed_json(rows)
+        if batch is None:
+            continue
+        got, expected = _outcome(fast, batch, True), _outcome(slow, batch)
+        assert got == expected, batch
+        outcomes[got[0]] += 1
+    assert outcomes["ok"] > 150 and outcomes["error"] > 100, outcomes
+
+
+@pytest.mark.parametrize("json_values", [False, True])
 @pytest.mark.parametrize("size", [1, 2, 7])
-def test_fast_paths_take_plain_json_batches(size: int) -> None:
+def test_fast_paths_take_plain_json_batches(size: int, json_values: bool) -> None:
     """Valid batches of plain JSON types never fall back to the row-by-row path."""
     rng = random.Random(size)
     validator = InstanceValidator(SIGNATURE)
     declined = []
     original = validator._fast
 
-    def spy(instances: list[Any]) -> Any:
+    def spy(instances: list[Any], json_values: bool) -> Any:
         try:
-            return original(instances)
+            return original(instances, json_values)
         except _Decline:
             declined.append(instances)
             raise
 
     validator._fast = spy  # type: ignore[method-assign]
     for _ in range(300):
-        validator.columns([_valid_row(rng) for _ in range(size)])
+        validator.columns([_valid_row(rng) for _ in range(size)], json_values=json_values)
     assert declined == []
 
 
@@ -330,3 +366,49 @@ def test_one_row_warnings_equal_the_general_path(
     twice = validator.warnings(validator.columns([row, row]))
     assert [w for w in twice if w["row"] == 0] == general
     assert len(twice) == 2 * len(general)
+
+
+BATCH_WARNINGS = [
+    ({"num": 1.0, "text": "a", "free": "x"}, []),
+    ({"num": None, "text": "b", "free": "y"}, [("num", "null_imputed")]),
+    ({"num": 2.0, "text": "c", "free": "z"}, [("text", "unseen_category")]),
+    (
+        {"num": 3.0, "text": None, "free": None},
+        [("text", "null_imputed"), ("free", "null_imputed")],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("rows", "suspects"),
+    [
+        ([0, 0, 0], set()),
+        ([0, 1, 0], {"num"}),
+        ([0, 2], {"text"}),
+        ([3, 0], {"text", "free"}),
+        ([0, 1, 2, 3], {"num", "text", "free"}),
+    ],
+)
+@pytest.mark.parametrize("body", ["records", "columnar"])
+@pytest.mark.parametrize("missing_text", [np.nan, MISSING_TEXT])
+def test_batch_warnings_look_at_the_suspect_columns_and_equal_the_general_path(
+    rows: list[int], suspects: set[str], body: str, missing_text: Any
+) -> None:
+    from mlserve.serving.warnings import prediction_warnings
+
+    validator = InstanceValidator(WARNED_SIGNATURE, missing_text)  # type: ignore[arg-type]
+    records = [BATCH_WARNINGS[i][0] for i in rows]
+    if body == "records":
+        columns = validator.columns(records)
+    else:
+        columns = validator.columns_from_inputs({k: [r[k] for r in records] for k in records[0]})
+    assert set(columns.suspects) == suspects  # type: ignore[attr-defined]
+    general = prediction_warnings(
+        dict(columns),  # a plain dict: every column is looked at
+        {f["name"]: f["type"] for f in WARNED_SIGNATURE["inputs"]},  # type: ignore[index]
+        {"text": frozenset({"a", "b"})},
+        missing_text,
+    )
+    assert validator.warnings(columns) == general
+    expected = [(row, *w) for row, i in enumerate(rows) for w in BATCH_WARNINGS[i][1]]
+    assert [(w["row"], w["field"], w["warning"]) for w in general] == expected

@@ -140,8 +140,11 @@ def feed_from_frame(frame: pd.DataFrame, signature: Signature) -> dict[str, np.n
     """
     numeric = [spec["name"] for spec in signature["inputs"] if spec["type"] != "string"]
     # All numeric columns in one conversion (one per column cost 40 us each), one
-    # contiguous row of the transposed block per feature.
-    block = frame[numeric].to_numpy(dtype=np.float64, na_value=np.nan).T.copy()
+    # contiguous row of the transposed block per feature; the frame itself when it holds
+    # just those columns in that order (selecting them copies it first: 0.35 ms for 64).
+    same = frame.shape[1] == len(numeric) and frame.columns.tolist() == numeric
+    block = (frame if same else frame[numeric]).to_numpy(dtype=np.float64, na_value=np.nan)
+    block = block.T.copy()
     rows = dict(zip(numeric, block, strict=True))
     feed: dict[str, np.ndarray] = {}
     for spec in signature["inputs"]:

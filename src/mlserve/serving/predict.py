@@ -174,7 +174,9 @@ def answer(model: ServableVersion, instances: Any, inputs: Any) -> Outputs:
 def validated_columns(validator: RowValidator, instances: Any, inputs: Any, extra: str) -> Columns:
     """``instances`` (rows as objects) or ``inputs`` (by column) checked against
     a version's signature (its ``validator``), as the columns its ``predict`` takes
-    (rows given as lists, KServe V1's form, included).
+    (rows given as lists, KServe V1's form, included). Every value is of a type a JSON
+    parser gives (a parsed request body, or a CSV's cells as
+    :func:`mlserve.serving.csvio.feature_inputs` reads them).
 
     Raises
     ------
@@ -183,8 +185,8 @@ def validated_columns(validator: RowValidator, instances: Any, inputs: Any, extr
         is not a feature and ``extra`` is ``"refuse"``.
     """
     if inputs is not None:
-        return validator.columns_from_inputs(inputs, extra)
-    return validator.columns(instances, extra)
+        return validator.columns_from_inputs(inputs, extra, json_values=True)
+    return validator.columns(instances, extra, json_values=True)
 
 
 def new_prediction_id() -> str:

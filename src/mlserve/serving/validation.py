@@ -5,10 +5,10 @@ An :class:`InstanceValidator` is compiled once per loaded model version and turn
 ONNX model takes, and what a DataFrame is built from for scikit-learn), or raises
 :class:`~mlserve.errors.ValidationFailed` naming the row and the field.
 
-Two paths give the same result. The fast path checks whole columns at once (the
-set of Python types in a column, then numpy for finiteness); it declines at the
-first doubt, and the row-by-row path then finds the first offending row and field
-and names them in the error.
+Two paths give the same result. The fast path checks whole columns at once
+(:mod:`mlserve.serving.json_columns`: C loops over a column, then numpy for
+finiteness); it declines at the first doubt, and the row-by-row path then finds the
+first offending row and field and names them in the error.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ import numpy as np
 
 from mlserve.errors import ValidationFailed
 from mlserve.lazy import lazy_module
-from mlserve.serving.tensor_columns import NUL, array_column, checked_numbers
+from mlserve.serving.json_columns import Decline as _Decline
+from mlserve.serving.json_columns import column_array, json_column
+from mlserve.serving.tensor_columns import NUL, array_column
 from mlserve.serving.warnings import prediction_warnings
 from mlserve.store.documents import Signature
 from mlserve.training.signature import MAX_CATEGORIES_LISTED
@@ -64,13 +66,6 @@ CHECKS: dict[str, tuple[Check, str]] = {
     "boolean": (_is_boolean, "true or false"),
     "string": (_is_string, "a string"),
 }
-NUMBER_TYPES = frozenset({int, float})
-FAST_TYPES: dict[str, frozenset[type]] = {
-    "number": NUMBER_TYPES,
-    "integer": NUMBER_TYPES,
-    "boolean": frozenset({bool}),
-    "string": frozenset({str}),
-}
 
 
 _REPR = reprlib.Repr()
@@ -90,14 +85,13 @@ def _fail(row: int, field: str, message: str) -> ValidationFailed:
 _ABSENT = object()
 
 
-class _Decline(Exception):
-    """The fast path is unsure; the row-by-row path decides."""
+class _Screened(dict[str, np.ndarray]):
+    """Columns whose check noted where a warning can be: ``suspects`` names the features
+    that had a null or a text value outside the known ones, and
+    :meth:`InstanceValidator.warnings` looks at those alone (looking at every column
+    would cost a batch a tenth of its check, and a row more than its check)."""
 
-
-class _WarningFree(dict[str, np.ndarray]):
-    """Columns of one row known, while it was checked, to have no null and no text
-    value outside the known ones: :meth:`InstanceValidator.warnings` has nothing to
-    look for (it would otherwise cost more than the check did)."""
+    suspects: frozenset[str] = frozenset()
 
 
 class InstanceValidator:
@@ -161,7 +155,9 @@ class InstanceValidator:
         n_rows = len(next(iter(columns.values()))) if columns else 0
         return pd.DataFrame(data, index=pd.RangeIndex(n_rows))
 
-    def columns(self, instances: Any, extra: str = "refuse") -> Columns:
+    def columns(
+        self, instances: Any, extra: str = "refuse", *, json_values: bool = False
+    ) -> Columns:
         """Validate ``instances`` and return one array per feature.
 
         Parameters
@@ -172,6 +168,12 @@ class InstanceValidator:
         extra : {"refuse", "ignore"}
             What to do with keys that are not features: a 422 naming the first, or
             nothing.
+        json_values : bool
+            Every value is of a type a JSON parser gives (``dict``, ``list``, ``str``,
+            ``int``, ``float``, ``bool``, ``None``), as in a parsed request body: a
+            column of numbers is then checked and converted in one pass. Other types
+            (numpy scalars, ``Decimal``) must not be passed with it (they would be
+            taken for numbers where the general check refuses them).
 
         Returns
         -------
@@ -194,7 +196,7 @@ class InstanceValidator:
         if type(instances[0]) is list:
             instances = self.rows_from_lists(instances)
         try:
-            return self._fast(instances)
+            return self._fast(instances, json_values)
         except _Decline:
             return self._checked(instances, extra == "ignore")
 
@@ -224,7 +226,7 @@ class InstanceValidator:
         for index, row in enumerate(instances):
             self._check_row(index, row, collected, ignore_extra)
         return {
-            name: self._fast_array(kind, collected[name], None in collected[name])
+            name: column_array(kind, collected[name], None in collected[name], self._missing_text)
             for name, *_rest, kind in self._specs
         }
 
@@ -245,32 +247,35 @@ class InstanceValidator:
                 out[name] = frame[name].to_numpy(dtype=np.float64)
         return out
 
-    def _fast(self, instances: list[Any]) -> Columns:
+    def _fast(self, instances: list[Any], json_values: bool) -> Columns:
         width = len(self._names)
         if len(instances) == 1:
             return self._one(instances[0], width)
         for row in instances:
             if type(row) is not dict or len(row) != width:
                 raise _Decline
-        out: Columns = {}
-        for name, _check, _expected, nullable, kind in self._specs:
-            try:
-                values = list(map(itemgetter(name), instances))
-            except KeyError:
-                raise _Decline from None
-            out[name] = self._fast_column(kind, nullable, values)
-        return out
+        try:
+            lists = {name: list(map(itemgetter(name), instances)) for name in self.features}
+        except KeyError:
+            raise _Decline from None
+        return self._fast_columns(lists, json_values)
 
-    def _fast_column(self, kind: str, nullable: bool, values: list[Any]) -> np.ndarray:
-        types = set(map(type, values))
-        has_null = type(None) in types
-        if has_null:
-            if not nullable:
-                raise _Decline
-            types.discard(type(None))
-        if not types <= FAST_TYPES[kind]:
-            raise _Decline
-        return self._fast_array(kind, values, has_null)
+    def _fast_columns(self, lists: dict[str, list[Any]], json_values: bool) -> Columns:
+        """Every feature's values checked a whole column at a time; the result is
+        :class:`_Screened`: the features with a null or an unknown text value noted."""
+        out = _Screened()
+        suspects = []
+        known = self._known
+        for name, _check, _expected, nullable, kind in self._specs:
+            values = lists[name]
+            out[name], has_null = json_column(
+                kind, nullable, values, self._missing_text, json_values
+            )
+            if has_null or (name in known and not known[name].issuperset(values)):
+                suspects.append(name)
+        if suspects:
+            out.suspects = frozenset(suspects)
+        return out
 
     def warnings(self, columns: Columns) -> list[dict[str, Any]]:
         """What the model will guess rather than know, per row: nulls it imputes and text
@@ -288,11 +293,16 @@ class InstanceValidator:
             ``{"row", "field", "warning": "null_imputed"}`` and ``{"row", "field",
             "warning": "unseen_category", "value"}``, by row then signature order.
         """
-        if type(columns) is _WarningFree:
-            return []
-        return prediction_warnings(columns, self._kinds, self._known, self._missing_text)
+        kinds = self._kinds
+        if type(columns) is _Screened:
+            if not columns.suspects:
+                return []
+            kinds = {name: kind for name, kind in kinds.items() if name in columns.suspects}
+        return prediction_warnings(columns, kinds, self._known, self._missing_text)
 
-    def columns_from_inputs(self, inputs: Any, extra: str = "refuse") -> Columns:
+    def columns_from_inputs(
+        self, inputs: Any, extra: str = "refuse", *, json_values: bool = False
+    ) -> Columns:
         """Validate columnar input ``{feature: [value, ...]}`` and return one array per feature.
 
         The columnar request format of TensorFlow Serving's REST API (``"inputs"``):
@@ -303,6 +313,9 @@ class InstanceValidator:
         inputs : dict of str to list
             Every feature of the signature, each with one value per row, all of
             the same length.
+        extra : {"refuse", "ignore"}
+        json_values : bool
+            As :meth:`columns`.
 
         Returns
         -------
@@ -339,10 +352,7 @@ class InstanceValidator:
                                                 for k, v in inputs.items()}},
             )  # fmt: skip
         try:
-            return {
-                name: self._fast_column(kind, nullable, inputs[name])
-                for name, _check, _expected, nullable, kind in self._specs
-            }
+            return self._fast_columns(inputs, json_values)
         except _Decline:
             pass
         rows = [dict(zip(self.features, values, strict=True)) for values in
@@ -379,46 +389,27 @@ class InstanceValidator:
         """One row, value by value: cheaper than numpy on whole columns."""
         if type(row) is not dict or len(row) != width:
             raise _Decline
-        out: Columns = {}
-        clean = True  # no null, no text value outside the known ones: no warning
+        out = _Screened()
+        suspects: list[str] = []  # a null, or a text value outside the known ones
         known = self._known
         for name, check, _expected, nullable, kind in self._specs:
             value = row.get(name, _ABSENT)
             if value is None and nullable:
                 value = self._missing_text if kind == "string" else np.nan
-                clean = False
+                suspects.append(name)
             elif not check(value) or (kind == "string" and NUL in value):
                 raise _Decline
+            elif kind == "string" and name in known and value not in known[name]:
+                suspects.append(name)
             if kind == "string":
                 column = np.empty(1, dtype=object)
                 column[0] = value
                 out[name] = column
-                if clean and name in known and value not in known[name]:
-                    clean = False
             else:
                 out[name] = np.array([value], dtype=np.float64)
-        return _WarningFree(out) if clean else out
-
-    def _fast_array(self, kind: str, values: list[Any], has_null: bool) -> np.ndarray:
-        if kind == "string":
-            if NUL in "".join([v for v in values if v is not None] if has_null else values):
-                raise _Decline
-            if has_null:
-                values = [self._missing_text if v is None else v for v in values]
-            array = np.empty(len(values), dtype=object)
-            array[:] = values
-            return array
-        try:
-            array = np.array(values, dtype=np.float64)  # None becomes NaN
-        except OverflowError:
-            raise _Decline from None
-        if kind == "boolean":
-            return array
-        # Only NaN from a null is allowed: as many NaN as nulls, and no infinity.
-        checked = checked_numbers(array, kind, values.count(None) if has_null else 0)
-        if checked is None:
-            raise _Decline
-        return checked
+        if suspects:
+            out.suspects = frozenset(suspects)
+        return out
 
     def _check_row(
         self, index: int, row: Any, columns: dict[str, list[Any]], ignore_extra: bool
