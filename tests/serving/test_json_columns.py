@@ -28,7 +28,7 @@ TAKEN: dict[str, tuple[str, bool, list[Any], list[float]]] = {
 def test_numbers_are_taken_by_both_checks(
     kind: str, nullable: bool, values: list[Any], expected: list[float], json_values: bool
 ) -> None:
-    column, has_null = json_column(kind, nullable, values, None, json_values)
+    column, has_null = json_column(kind, nullable, values, None, json_values=json_values)
     assert column.dtype == np.float64
     np.testing.assert_array_equal(column, np.array(expected))
     assert has_null == (None in values)
@@ -53,17 +53,17 @@ def test_what_the_signature_refuses_is_declined(
     kind: str, nullable: bool, values: list[Any], json_values: bool
 ) -> None:
     with pytest.raises(Decline):
-        json_column(kind, nullable, values, None, json_values)
+        json_column(kind, nullable, values, None, json_values=json_values)
 
 
 def test_a_numpy_integer_is_declined_by_the_general_check() -> None:
     """Without ``json_values`` the general check runs; with it, only JSON types may come."""
     with pytest.raises(Decline):
-        json_column("number", False, [1.5, np.int64(3)], None, False)
+        json_column("number", False, [1.5, np.int64(3)], None, json_values=False)
 
 
 @pytest.mark.parametrize("missing_text", [math.nan, "\x00"])
 def test_text_with_nulls_holds_the_missing_marker(missing_text: Any) -> None:
-    column, has_null = json_column("string", True, ["a", None, "b"], missing_text, True)
+    column, has_null = json_column("string", True, ["a", None, "b"], missing_text, json_values=True)
     assert has_null and column.dtype == object
     assert column[0] == "a" and column[2] == "b" and column[1] is missing_text

@@ -30,7 +30,7 @@ class Decline(Exception):
 
 
 def json_column(
-    kind: str, nullable: bool, values: list[Any], missing_text: Any, json_values: bool
+    kind: str, nullable: bool, values: list[Any], missing_text: Any, *, json_values: bool
 ) -> tuple[np.ndarray, bool]:
     """One feature's values as the array a model takes, and whether any was null.
 

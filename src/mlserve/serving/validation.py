@@ -269,7 +269,7 @@ class InstanceValidator:
         for name, _check, _expected, nullable, kind in self._specs:
             values = lists[name]
             out[name], has_null = json_column(
-                kind, nullable, values, self._missing_text, json_values
+                kind, nullable, values, self._missing_text, json_values=json_values
             )
             if has_null or (name in known and not known[name].issuperset(values)):
                 suspects.append(name)
@@ -314,6 +314,7 @@ class InstanceValidator:
             Every feature of the signature, each with one value per row, all of
             the same length.
         extra : {"refuse", "ignore"}
+            As :meth:`columns`.
         json_values : bool
             As :meth:`columns`.
 
