@@ -61,14 +61,10 @@ def json_column(
         fraction for an integer feature, or text holding NUL.
     """
     if kind == "string":
-        try:  # one pass in C: all text, no null (the usual column)
-            text = "".join(values)
+        try:  # all text, no null (the usual column): its join checks the types in C
+            return column_array(kind, values, False, missing_text), False
         except TypeError:
             pass
-        else:
-            if NUL in text:
-                raise Decline
-            return object_array(values), False
     elif kind != "boolean" and json_values:
         numbers = _numbers(values)
         if numbers is not None:  # no null among them, so no NaN is allowed
@@ -95,6 +91,8 @@ def column_array(kind: str, values: list[Any], has_null: bool, missing_text: Any
     Decline
         Text holding NUL, a number beyond a double's range, a non-finite number or a
         fraction for an integer feature.
+    TypeError
+        A text value that is not ``str`` (from the join).
     """
     if kind == "string":
         if NUL in "".join([v for v in values if v is not None] if has_null else values):
