@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +18,7 @@ from werkzeug.test import EnvironBuilder, TestResponse, run_wsgi_app
 
 from mlserve import create_app
 from mlserve.api.current import context_of
-from mlserve.api.fastlane import ROUTE, PredictFastLane
+from mlserve.api.fastlane import ROUTE, TYPED_MIN_BYTES, PredictFastLane
 from mlserve.context import Context
 from mlserve.errors import Conflict
 from mlserve.settings import Settings
@@ -80,6 +81,16 @@ def lane(served: Flask) -> PredictFastLane:
     middleware = served.wsgi_app
     assert isinstance(middleware, PredictFastLane)
     return middleware
+
+
+@pytest.fixture(params=["usual", "typed"])
+def decoding(request: pytest.FixtureRequest, lane: PredictFastLane) -> Iterator[str]:
+    """Records bodies decoded the usual way, or by the version's features at any size
+    (:mod:`mlserve.api.typedjson`, from ``TYPED_MIN_BYTES`` otherwise)."""
+    if request.param == "typed":
+        lane.typed_min_bytes = 0
+    yield request.param
+    lane.typed_min_bytes = TYPED_MIN_BYTES
 
 
 def diabetes_rows(n: int) -> list[dict[str, Any]]:
@@ -152,12 +163,17 @@ SUCCESSES = [
 
 @pytest.mark.parametrize(("url", "rows"), SUCCESSES)
 def test_lane_answers_plain_prediction_as_flask_would(
-    client: FlaskClient, lane: PredictFastLane, url: str, rows: list[dict[str, Any]]
+    client: FlaskClient,
+    lane: PredictFastLane,
+    decoding: str,
+    url: str,
+    rows: list[dict[str, Any]],
 ) -> None:
-    before = lane.answered
+    before, typed = lane.answered, lane.typed
     fast = post(client, url, body(rows))
     assert fast.status_code == 200, fast.get_json()
     assert lane.answered == before + 1
+    assert lane.typed == typed + (decoding == "typed" and type(rows[0]) is dict)
     flask = post(client, url, body(rows), FLASK_JSON)
     assert lane.answered == before + 1
     assert_same(fast, flask)
@@ -192,7 +208,7 @@ def test_lane_answers_with_warnings_and_extra_keys_as_flask_would(
     [("", 1), ("?alias=production", 1), ("?version=2", 2), ("?alias=latest", 2)],
 )
 def test_lane_selects_the_version_the_query_names(
-    client: FlaskClient, lane: PredictFastLane, query: str, version: int
+    client: FlaskClient, lane: PredictFastLane, decoding: str, query: str, version: int
 ) -> None:
     before = lane.answered
     payload = post(client, V1.format("diabetes") + query, body(diabetes_rows(2))).get_json()
@@ -358,6 +374,12 @@ ERRORS = [
         "alias",
     ),
     ("trailing-slash", DIABETES + "/", ONE, 404, "not_found", None),
+    # every key once, but one twice: taken apart by msgspec, refused by the colon count
+    ("duplicate-key", DIABETES, ONE[:-3] + b', "age": 1}]}', 400, "malformed_json", None),
+    ("duplicate-instances", DIABETES, ONE[:-1] + b", " + ONE[1:], 400, "malformed_json", None),
+    ("text-with-colon", DIABETES, body([_row(bmi="1:2")]), 422, "validation_error", "bmi"),
+    ("a-list-value", DIABETES, body([_row(bmi=[1])]), 422, "validation_error", "bmi"),
+    ("a-boolean-value", DIABETES, body([_row(), _row(s4=True)]), 422, "validation_error", "s4"),
 ]
 
 
@@ -368,6 +390,7 @@ ERRORS = [
 def test_errors_are_flasks_whichever_way_they_came(
     client: FlaskClient,
     lane: PredictFastLane,
+    decoding: str,
     url: str,
     data: bytes,
     status: int,
@@ -381,6 +404,62 @@ def test_errors_are_flasks_whichever_way_they_came(
     assert details.get("field") == field  # the replayed body was read
     assert_same(fast, post(client, url, data, FLASK_JSON))
     assert lane.answered == before
+
+
+MUTATIONS: list[Any] = [
+    None, True, False, "x", "1:2", "", 2**70, -(2**64), 1e308, 0, 1, [1], {"v": 1}, math.nan,
+]  # fmt: skip
+
+
+def random_body(rng: random.Random) -> bytes:
+    """1 to 6 diabetes rows (6: over the module's limit), some values, keys and fields
+    changed, some keys repeated."""
+    rows = diabetes_rows(rng.randint(1, MAX_ROWS + 1))
+    for row in rows:
+        change = rng.random()
+        if change < 0.3:
+            row[rng.choice(list(row))] = rng.choice(MUTATIONS)
+        elif change < 0.35:
+            del row[rng.choice(list(row))]
+        elif change < 0.4:
+            row["patient_id"] = 7
+    options = rng.choice([{}, {}, {"extra": "ignore"}, {"extra": "bogus"}, {"routing_key": "u"}])
+    data = json.dumps({"instances": rows, **options}).encode()
+    if rng.random() < 0.1:
+        data = data.replace(b'"age": ', b'"age": 0, "age": ', 1)
+    return data
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_typed_decoding_answers_random_bodies_as_flask(
+    client: FlaskClient, lane: PredictFastLane, seed: int
+) -> None:
+    """At any size, every answer (success or error) is Flask's, and the typed decoding
+    answers the well-formed bodies."""
+    lane.typed_min_bytes = 0
+    try:
+        rng = random.Random(seed)
+        before = lane.typed
+        for _ in range(80):
+            data = random_body(rng)
+            assert_same(post(client, DIABETES, data), post(client, DIABETES, data, FLASK_JSON))
+        assert lane.typed - before >= 20
+    finally:
+        lane.typed_min_bytes = TYPED_MIN_BYTES
+
+
+def test_typed_decoding_starts_at_its_size(client: FlaskClient, lane: PredictFastLane) -> None:
+    data = body(diabetes_rows(3))
+    lane.typed_min_bytes = len(data) + 1
+    try:
+        before = lane.typed
+        assert post(client, DIABETES, data).status_code == 200
+        assert lane.typed == before
+        lane.typed_min_bytes = len(data)
+        assert post(client, DIABETES, data).status_code == 200
+        assert lane.typed == before + 1
+    finally:
+        lane.typed_min_bytes = TYPED_MIN_BYTES
 
 
 @pytest.mark.parametrize(
