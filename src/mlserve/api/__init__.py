@@ -2,8 +2,9 @@
 
 Owns: the ``/api/v1`` routes, the KServe V1 route, ``/health``, ``/ready``, ``/metrics``
 and the OpenAPI document; the access check (keys, sessions, roles, CSRF, rate limits,
-audit hook, security headers); JSON bodies (orjson); the prediction fast lane (a WSGI
-layer answering plain predictions without Flask); the one accessor of the process's
+audit hook, security headers); JSON bodies (orjson; msgspec for large records bodies on
+the fast lane); the prediction fast lane (a WSGI layer answering plain predictions without
+Flask); the one accessor of the process's
 context (:func:`mlserve.api.current.current_context`).
 
 A view parses and validates its request, calls one service, and serializes the answer.

@@ -15,9 +15,10 @@ duplicate key anywhere, a value holding an object, no rows, anything msgspec
 refuses) gets ``None`` and goes the usual way (:func:`mlserve.api.strictjson.parse_json`
 and the records check), which answers it, or names the error.
 
-One difference, documented: an integer literal below ``-2**63`` is a Python ``int``
-here and a ``float`` from orjson; both check and predict as the same float64 (a
-prediction log entry keeps the integer).
+One difference: an integer literal outside [-2**63, 2**64) is a Python ``int`` here
+and a ``float`` from orjson. Both check and predict as the same float64, and the one
+JSON encoder (:func:`mlserve.store.jsoncodec.dumps`, the prediction log's) writes such
+an integer as that float.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def records_decoder(features: tuple[str, ...]) -> msgspec.json.Decoder[Any]:
         [(f"f{index}", Any) for index in range(len(features))],
         rename={f"f{index}": name for index, name in enumerate(features)},
         forbid_unknown_fields=True,
-        gc=False,  # rows hold only scalars once accepted; no cycles to track
+        gc=False,  # a row refers only to values decoded inside it: no cycle to track
     )
     body = msgspec.defstruct(
         "RecordsBody",
