@@ -30,7 +30,7 @@ import msgspec
 
 from mlserve.api.strictjson import colons
 
-_FIELDS = ("instances", "extra", "routing_key")
+_OPTIONS = ("extra", "routing_key")  # the body's fields beside "instances"
 
 
 @lru_cache(maxsize=256)
@@ -86,8 +86,9 @@ def records_as_inputs(body: bytes, features: tuple[str, ...]) -> dict[str, Any] 
     except (msgspec.DecodeError, RecursionError):
         return None
     rows = document.instances
-    present = {name: getattr(document, name) for name in _FIELDS[1:]}
-    present = {name: value for name, value in present.items() if value is not msgspec.UNSET}
+    present = {
+        name: value for name in _OPTIONS if (value := getattr(document, name)) is not msgspec.UNSET
+    }
     # One structural colon per key: more means a duplicate key (msgspec keeps the last,
     # as orjson does) or colons in text or nested objects; the usual path sorts those out.
     if not rows or colons(body) != len(rows) * len(features) + 1 + len(present):
