@@ -16,8 +16,10 @@ workers, checks its predictions, and drives them with wrk (``apt-get install
 wrk``) at each concurrency and payload size, contender after contender for each
 point in a rotating order. The floor contenders (``floor``: a bare asyncio
 responder running the version's own ONNX graph; ``echo``: the same answering a
-constant body; ``bench/contenders/floor_app.py``) show what is left to gain:
-the report prints mlserve / floor. Two more mlserve servers take other bodies
+constant body; ``bench/contenders/floor_app.py``; ``wsgi-floor`` and ``wsgi-echo``: the same
+two as a bare WSGI application on granian, run as mlserve runs,
+``bench/contenders/wsgi_floor.py``) show what is left to gain: the report prints
+mlserve / floor. Two more mlserve servers take other bodies
 (``mlserve-columnar``: the v1 route's ``{"inputs": {feature: [values]}}``;
 ``mlserve-v2``: the V2 route with binary tensors), for the 1,000-row targets of
 each body against ONNX Runtime in process. Prints Markdown tables (req/s, p50, p99, errors,

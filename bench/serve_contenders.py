@@ -476,6 +476,34 @@ class Echo(Floor):
     checks_predictions = False
 
 
+class WsgiFloor(Floor):
+    """The WSGI model floor: the model floor's work as a bare WSGI application, run by
+    granian as ``mlserve serve`` runs mlserve (2 workers, 4 blocking threads each;
+    ``bench/contenders/wsgi_floor.py``): the fastest a WSGI application predicts here."""
+
+    name = "wsgi-floor"
+    packages = ["granian", "onnxruntime", "orjson", "numpy"]
+    models_env = True
+
+    def server(self, prep: Prepared, models: list[str], port: int) -> Server:
+        """``granian --interface wsgi --workers 2 --blocking-threads 4`` on ``port``."""
+        argv = [str(self.venv() / "bin" / "granian"), "--interface", "wsgi", "--workers", "2"]
+        argv += ["--blocking-threads", "4", "--no-ws", "--host", LOOPBACK, "--port", str(port)]
+        argv += ["--working-dir", str(APPS), "wsgi_floor:app"]
+        extra = {"WSGI_FLOOR_MODELS": str(prep.model_dir)} if self.models_env else {}
+        env = self.env(**extra)
+        return self._server(prep, self.name, argv, env, [f"http://{LOOPBACK}:{port}/health"])
+
+
+class WsgiEcho(WsgiFloor):
+    """The WSGI echo floor: the same granian application answering a constant body."""
+
+    name = "wsgi-echo"
+    packages = ["granian"]
+    models_env = False
+    checks_predictions = False
+
+
 CONTENDERS: dict[str, Contender] = {
     c.name: c
     for c in (
@@ -488,7 +516,9 @@ CONTENDERS: dict[str, Contender] = {
         FastAPIApp(),
         Floor(),
         Echo(),
+        WsgiFloor(),
+        WsgiEcho(),
     )
 }
 PEERS = ("mlserver", "bentoml", "mlflow")
-FLOORS = ("floor", "echo")
+FLOORS = ("floor", "echo", "wsgi-floor", "wsgi-echo")

@@ -191,7 +191,11 @@ def ratios(report: dict[str, Any]) -> list[dict[str, Any]]:
                 at_least,
             )
         )
-        for floor, label in zip(FLOORS, ("model floor", "echo floor"), strict=True):
+        for floor, label in zip(
+            FLOORS,
+            ("model floor", "echo floor", "WSGI model floor", "WSGI echo floor"),
+            strict=True,
+        ):
             run = _find(runs, floor, model, 1, 16)
             value = ours["rps"] / run["rps"] if ours and run and run["rps"] else None
             detail = f"{label} {run['rps']:.0f} req/s" if run else ""
@@ -328,7 +332,13 @@ def _targets(report: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-FLOOR_LABELS = {"mlserve": "mlserve", "floor": "model floor", "echo": "echo floor"}
+FLOOR_LABELS = {
+    "mlserve": "mlserve",
+    "floor": "model floor",
+    "echo": "echo floor",
+    "wsgi-floor": "WSGI model floor",
+    "wsgi-echo": "WSGI echo floor",
+}
 
 
 def floor_table(report: dict[str, Any]) -> list[str]:
