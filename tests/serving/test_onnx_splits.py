@@ -22,8 +22,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from mlserve.serving import onnx as compiled_onnx
 from mlserve.serving import onnx_splits
-from mlserve.serving.onnx import OnnxModel, feed_from_frame
+from mlserve.serving.onnx import MISSING_TEXT, OnnxModel, feed_from_frame
 from mlserve.serving.ort_options import session_options
+from mlserve.serving.validation import InstanceValidator
 from mlserve.training.fit import TrainResult
 from mlserve.training.signature import model_frame
 from tests.serving.conftest import CALIFORNIA_TARGET, PRICE_BAND, fit_california
@@ -119,6 +120,33 @@ def test_folded_splits_route_every_boundary_as_before(
         want = OnnxModel(plain.SerializeToString(), signature).run(feed)
         for a, b in zip(got, want, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_one_checked_row_feeds_the_packed_input_as_is(
+    fitted: tuple[TrainResult, str], california: pd.DataFrame
+) -> None:
+    """The one-row check's numeric block is the packed graph's input, unchanged, and each
+    row predicts as it does within the batch (nulls and text included)."""
+    result, task = fitted
+    signature = result.signature
+    fused = compiled_onnx._convert(result.pipeline, signature, task == "classification")
+    packed = json.loads(next(p.value for p in fused.metadata_props if p.key == "mlserve.packed"))
+    model = OnnxModel(fused.SerializeToString(), signature)
+    validator = InstanceValidator(signature, missing_text=MISSING_TEXT)
+    features = [spec["name"] for spec in signature["inputs"]]
+    frame = california.iloc[2_000:2_030][features].astype(object)
+    rows = frame.where(frame.notna(), None).to_dict("records")
+    nullable = [spec["name"] for spec in signature["inputs"] if spec["nullable"]]
+    for index, name in enumerate(nullable):
+        rows[index][name] = None
+    want = model.run(validator.columns(rows, json_values=True))
+    for index, row in enumerate(rows):
+        columns = validator.columns([row], json_values=True)
+        assert model.graph_feed(columns)[packed["input"]] is columns.numeric_row  # type: ignore[attr-defined]
+        got = model.run(columns)
+        np.testing.assert_array_equal(got[0], want[0][index : index + 1])
+        if want[1] is not None:
+            np.testing.assert_array_equal(got[1], want[1][index : index + 1])
 
 
 def _stumps(

@@ -62,12 +62,12 @@ class OnnxModel:
         self._inputs = dict(zip(features, graph_inputs, strict=True))
         # A packed graph: the numeric features' columns, in order, make one input.
         self._packed: str | None = None
-        self._columns: list[str] = []
+        self._columns: tuple[str, ...] = ()
         if META_PACKED in meta:
             packed = json.loads(meta[META_PACKED])
             feature_of = {graph: name for name, graph in self._inputs.items()}
             self._packed = packed["input"]
-            self._columns = [feature_of[graph] for graph in packed["columns"]]
+            self._columns = tuple(feature_of[graph] for graph in packed["columns"])
             self._inputs = {n: g for n, g in self._inputs.items() if n not in self._columns}
             self._pick = itemgetter(*self._columns)  # at least two: a tuple of arrays
         self._outputs = [o.name for o in self._session.get_outputs()]
@@ -104,6 +104,10 @@ class OnnxModel:
             for name, graph in self._inputs.items()
         }
         if self._packed is not None:
+            row = getattr(feed, "numeric_row", None)  # one checked row's numbers, (1, k)
+            if row is not None and getattr(feed, "numeric_names", None) == self._columns:
+                inputs[self._packed] = row
+                return inputs
             # k columns of n rows end to end, seen as (n, k); no copy for one row.
             columns = np.concatenate(self._pick(feed), axis=None, dtype=np.float64)
             packed = columns.reshape(len(self._columns), -1).T

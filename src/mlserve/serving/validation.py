@@ -85,13 +85,24 @@ def _fail(row: int, field: str, message: str) -> ValidationFailed:
 _ABSENT = object()
 
 
+_NO_ROWS = np.empty(0, dtype=np.float64)
+
+
 class _Screened(dict[str, np.ndarray]):
     """Columns whose check noted where a warning can be: ``suspects`` names the features
     that had a null or a text value outside the known ones, and
     :meth:`InstanceValidator.warnings` looks at those alone (looking at every column
-    would cost a batch a tenth of its check, and a row more than its check)."""
+    would cost a batch a tenth of its check, and a row more than its check).
+
+    ``numeric_row`` (one row only): the numeric and boolean features' values as one
+    float64 array of shape (1, n_numeric), in signature order, named by
+    ``numeric_names``; the row's columns of those features are views of it, and a
+    packed graph takes it as its numeric input as it is
+    (:meth:`mlserve.serving.onnx_model.OnnxModel.graph_feed`)."""
 
     suspects: frozenset[str] = frozenset()
+    numeric_row: np.ndarray | None = None
+    numeric_names: tuple[str, ...] = ()
 
 
 class InstanceValidator:
@@ -115,6 +126,7 @@ class InstanceValidator:
             for f in signature["inputs"]
         ]
         self._names = frozenset(self.features)
+        self._numeric = tuple(name for name, *_rest, kind in self._specs if kind != "string")
         self._kinds = {name: kind for name, *_rest, kind in self._specs}
         self._missing_text = missing_text
         # Known text values, where the signature lists them all (under 1,000).
@@ -387,11 +399,13 @@ class InstanceValidator:
         return out
 
     def _one(self, row: Any, width: int) -> Columns:
-        """One row, value by value: cheaper than numpy on whole columns."""
+        """One row, value by value: cheaper than numpy on whole columns. The numeric
+        values become one (1, n_numeric) array (``numeric_row``), the columns views of it."""
         if type(row) is not dict or len(row) != width:
             raise _Decline
         out = _Screened()
         suspects: list[str] = []  # a null, or a text value outside the known ones
+        numbers: list[Any] = []
         known = self._known
         for name, check, _expected, nullable, kind in self._specs:
             value = row.get(name, _ABSENT)
@@ -407,7 +421,13 @@ class InstanceValidator:
                 column[0] = value
                 out[name] = column
             else:
-                out[name] = np.array([value], dtype=np.float64)
+                numbers.append(value)
+                out[name] = _NO_ROWS  # keeps signature order; a view of the block below
+        if numbers:
+            block = np.array([numbers], dtype=np.float64)
+            for index, name in enumerate(self._numeric):
+                out[name] = block[0, index : index + 1]
+            out.numeric_row, out.numeric_names = block, self._numeric
         if suspects:
             out.suspects = frozenset(suspects)
         return out
