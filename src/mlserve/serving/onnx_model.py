@@ -95,7 +95,9 @@ class OnnxModel:
         """The graph's own inputs for ``feed`` (see :meth:`run`): graph input name -> array.
 
         A packed graph's numeric features become one float64 array of shape
-        (n_samples, k), in the graph's column order; other inputs are shaped
+        (n_samples, k), in the graph's column order (one checked row's ``numeric_row``,
+        :class:`mlserve.serving.validation.InstanceValidator`'s block of those features,
+        as it is when its names are the graph's columns); other inputs are shaped
         (n_samples,) or (n_samples, 1) as the graph declares them.
         """
         flat = self._flat
