@@ -70,6 +70,11 @@ class OnnxModel:
             self._columns = tuple(feature_of[graph] for graph in packed["columns"])
             self._inputs = {n: g for n, g in self._inputs.items() if n not in self._columns}
             self._pick = itemgetter(*self._columns)  # at least two: a tuple of arrays
+        # One checked row's numbers come as one (1, k) block of the signature's non-text
+        # features in signature order (validation's ``numeric_row``): the packed input as
+        # it is when the graph packs those very columns in that order.
+        numeric = tuple(spec["name"] for spec in signature["inputs"] if spec["type"] != "string")
+        self._row_is_packed = self._packed is not None and self._columns == numeric
         self._outputs = [o.name for o in self._session.get_outputs()]
         # The session's C++ run without the Python wrapper's checks (input names against
         # the graph, OrtValue ownership, graph capture): the feed is built from the
@@ -97,7 +102,7 @@ class OnnxModel:
         A packed graph's numeric features become one float64 array of shape
         (n_samples, k), in the graph's column order (one checked row's ``numeric_row``,
         :class:`mlserve.serving.validation.InstanceValidator`'s block of those features,
-        as it is when its names are the graph's columns); other inputs are shaped
+        as it is when the graph packs them in signature order); other inputs are shaped
         (n_samples,) or (n_samples, 1) as the graph declares them.
         """
         flat = self._flat
@@ -106,8 +111,8 @@ class OnnxModel:
             for name, graph in self._inputs.items()
         }
         if self._packed is not None:
-            row = getattr(feed, "numeric_row", None)  # one checked row's numbers, (1, k)
-            if row is not None and getattr(feed, "numeric_names", None) == self._columns:
+            row = getattr(feed, "numeric_row", None) if self._row_is_packed else None
+            if row is not None:
                 inputs[self._packed] = row
                 return inputs
             # k columns of n rows end to end, seen as (n, k); no copy for one row.

@@ -94,15 +94,14 @@ class _Screened(dict[str, np.ndarray]):
     :meth:`InstanceValidator.warnings` looks at those alone (looking at every column
     would cost a batch a tenth of its check, and a row more than its check).
 
-    ``numeric_row`` (one row only): the numeric and boolean features' values as one
-    float64 array of shape (1, n_numeric), in signature order, named by
-    ``numeric_names``; the row's columns of those features are views of it, and a
-    packed graph takes it as its numeric input as it is
+    ``numeric_row`` (one row only): the values of the signature's non-text features
+    (numeric and boolean) as one float64 array of shape (1, n_numeric), in signature
+    order; the row's columns of those features are views of it, and a graph packing the
+    same columns in that order takes it as its numeric input as it is
     (:meth:`mlserve.serving.onnx_model.OnnxModel.graph_feed`)."""
 
     suspects: frozenset[str] = frozenset()
     numeric_row: np.ndarray | None = None
-    numeric_names: tuple[str, ...] = ()
 
 
 class InstanceValidator:
@@ -427,7 +426,7 @@ class InstanceValidator:
             block = np.array([numbers], dtype=np.float64)
             for index, name in enumerate(self._numeric):
                 out[name] = block[0, index : index + 1]
-            out.numeric_row, out.numeric_names = block, self._numeric
+            out.numeric_row = block
         if suspects:
             out.suspects = frozenset(suspects)
         return out
